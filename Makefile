@@ -1,0 +1,46 @@
+# Transfer Learning, Hands-On: every task of the book is one `make` target.
+#   make book   set up, then build the website with every chapter executed
+#   make test   set up, then run the whole test suite (what CI runs)
+#   make lab    open the chapters in JupyterLab
+#   make data   fetch and verify every asset (run it before a workshop)
+#   make clean  remove the website build and the caches (keeps .venv)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup data book site test lab clean
+
+# The virtual environment is rebuilt only when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+setup: $(BIN)/.installed
+
+data: setup
+	$(BIN)/python -m utils.data
+	$(BIN)/python -m utils.weights
+
+book: data site
+	@echo "The book is ready: $(CURDIR)/_build/html/index.html"
+
+# The website build alone (tests/test_site.py calls it); warnings are errors.
+site:
+	$(BIN)/jupyter-book build . --warningiserror --nitpicky --keep-going
+
+test: data
+	$(BIN)/ruff check utils tests notebooks data
+	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=900 --durations=20
+
+lab: data
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf _build data/cache

@@ -1,0 +1,102 @@
+"""Regenerate the bundled Fashion-MNIST subset, byte-for-byte, from the official files.
+
+    python data/make_subset.py                      # Debian package, else Keras's cache
+    python data/make_subset.py --source DIR --out DIR
+
+Takes 600 training images per class from the official training split and 200
+test images per class from the official test split (seed 0), keeps them in
+their original order, and writes the four IDX files gzip-compressed without
+time stamps, so the output is identical on every run. See data/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's utils
+
+from utils import data  # noqa: E402
+from utils.assets import AssetError, sha256_file  # noqa: E402
+
+
+def default_source() -> Path:
+    """The Debian package's folder if it holds the four files, else Keras's cache."""
+    if all((data.DEBIAN_DIR / name).is_file() for name in data.FILE_NAMES):
+        return data.DEBIAN_DIR
+    return data.KERAS_CACHE_DIR
+
+
+def make_subset(source: Path, out: Path, seed: int = data.BUNDLED_SEED) -> dict[str, str]:
+    """Write the subset of the official files in ``source`` to ``out``; return the sha256s.
+
+    The files are first written to a temporary folder next to ``out`` and only then
+    renamed into place, so a failure leaves any existing subset untouched.
+    """
+    arrays = data.read_idx_folder(source, fix=data.FULL_FIX)
+    data.verify_full(arrays)
+    (x_train, y_train), (x_test, y_test) = arrays
+    x_train, y_train = data.stratified_sample(
+        x_train, y_train, data.BUNDLED_PER_CLASS["train"], seed
+    )
+    x_test, y_test = data.stratified_sample(x_test, y_test, data.BUNDLED_PER_CLASS["test"], seed)
+
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        for name, array in zip(data.FILE_NAMES, (x_train, y_train, x_test, y_test), strict=True):
+            data.write_idx(staging / name, array)
+        for name in data.FILE_NAMES:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {name: sha256_file(out / name) for name in data.FILE_NAMES}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help=f"folder with the four official .gz files (default: {data.DEBIAN_DIR} "
+        f"if present, else {data.KERAS_CACHE_DIR})",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=data.BUNDLED_DIR, help="output folder (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    source = args.source or default_source()
+    print(f"source: {source}")
+    print(f"output: {args.out}")
+    print(
+        f"subset: {data.BUNDLED_PER_CLASS['train']} train + {data.BUNDLED_PER_CLASS['test']} test "
+        f"images per class, seed {data.BUNDLED_SEED}"
+    )
+    try:
+        checksums = make_subset(source, args.out)
+    except AssetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    total = 0
+    for name, digest in checksums.items():
+        size = (args.out / name).stat().st_size
+        total += size
+        same = "same as BUNDLED_SHA256" if digest == data.BUNDLED_SHA256[name] else "DIFFERENT"
+        print(f"{digest}  {name}  {size:>9} bytes  ({same})")
+    print(f"total: {total} bytes")
+    if checksums != data.BUNDLED_SHA256:
+        print(
+            "warning: the checksums differ from BUNDLED_SHA256 in utils/data.py "
+            "(a different zlib can compress the same data differently).",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

