@@ -32,7 +32,7 @@ book: data site
 
 # The website build alone (tests/test_site.py calls it); warnings are errors.
 site:
-	$(BIN)/jupyter-book build . --warningiserror --nitpicky --keep-going
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 test: data
 	$(BIN)/ruff check utils tests notebooks data

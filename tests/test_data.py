@@ -479,3 +479,14 @@ def test_make_dataset_validates_inputs(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         data.make_dataset(**args)
+
+
+def test_book_split_is_disjoint_stratified_and_nested():
+    split = data.book_split(train_per_class=50, val_per_class=20)
+    (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = split["train"], split["val"], split["test"]
+    assert np.bincount(y_tr).tolist() == [50] * 10 and np.bincount(y_val).tolist() == [20] * 10
+    assert len(y_te) == 2000
+    train_rows = {row.tobytes() for row in x_tr}
+    assert not train_rows & {row.tobytes() for row in x_val}
+    bigger = data.book_split(train_per_class=100, val_per_class=20)["train"][0]
+    assert train_rows <= {row.tobytes() for row in bigger}

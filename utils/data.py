@@ -389,6 +389,22 @@ def train_val_split(x: np.ndarray, y: np.ndarray, val_per_class: int, seed: int 
     return (x[~is_val], y[~is_val]), (x[is_val], y[is_val])
 
 
+def book_split(train_per_class: int = 500, val_per_class: int = 100, seed: int = 0) -> dict:
+    """The one train / validation / test split that chapters 04 to 07 share.
+
+    Validation comes from the bundled training images (``val_per_class`` per
+    class), training is a stratified sample of the rest (``train_per_class``
+    per class; a smaller sample is always contained in a larger one), and the
+    test set is the bundled test set, used only for final numbers. Returns a
+    dict ``{"train": (x, y), "val": (x, y), "test": (x, y)}``. Introduced in
+    chapter 04.
+    """
+    (x_all, y_all), test = load_fashion_mnist()
+    rest, val = train_val_split(x_all, y_all, val_per_class, seed=seed)
+    train = stratified_sample(*rest, train_per_class, seed=seed)
+    return {"train": train, "val": val, "test": test}
+
+
 # --------------------------------------------------------------------------- for VGG16
 
 
