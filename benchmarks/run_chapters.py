@@ -1,0 +1,161 @@
+"""Benchmark: run every chapter in a fresh kernel and record wall time and peak memory.
+
+    make bench                                  # every chapter in _toc.yml, cold feature cache
+    .venv/bin/python benchmarks/run_chapters.py notebooks/00_welcome.ipynb --warm
+
+Each chapter runs with `jupyter nbconvert --execute` in a new kernel. Peak
+memory is the largest resident set size of the kernel process, sampled every
+0.1 s with psutil. By default the feature cache starts empty (only the
+prepared VGG16 weights are reused), which is the slowest case a reader meets;
+`--warm` keeps the usual cache. Results go to benchmarks/results.json and
+benchmarks/results.md, which the instructor guide includes. This is a
+benchmark, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = Path(__file__).resolve().parent
+
+
+def chapters_in_toc() -> list[Path]:
+    """The chapter notebooks listed in _toc.yml, in reading order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def _kernel_rss(root: psutil.Process) -> int:
+    total = 0
+    for proc in root.children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(proc.cmdline()):
+                total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+def run_chapter(notebook: Path, env: dict) -> dict:
+    """Execute one notebook in a fresh kernel; return seconds, peak MiB and status."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=900",
+            "--output-dir",
+            tmp,
+            str(notebook),
+        ]
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            command,
+            cwd=notebook.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        peak, watcher = 0, psutil.Process(proc.pid)
+
+        def sample():
+            nonlocal peak
+            while proc.poll() is None:
+                peak = max(peak, _kernel_rss(watcher))
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        output, _ = proc.communicate()
+        thread.join()
+        seconds = time.perf_counter() - start
+    status = "ok" if proc.returncode == 0 else "FAILED"
+    if status != "ok":
+        print(output[-3000:])
+    return {
+        "chapter": notebook.stem,
+        "seconds": round(seconds, 1),
+        "peak_mib": round(peak / 2**20),
+        "status": status,
+    }
+
+
+def write_results(rows: list[dict], cache: str) -> None:
+    """Save the rows as JSON and as a Markdown table for the instructor guide."""
+    machine = {
+        "date": date.today().isoformat(),
+        "cpu_cores": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30),
+        "python": platform.python_version(),
+        "feature_cache": cache,
+    }
+    (OUT_DIR / "results.json").write_text(
+        json.dumps({"machine": machine, "chapters": rows}, indent=2) + "\n"
+    )
+    lines = [
+        f"Measured on {machine['date']}: {machine['cpu_cores']} CPU cores, "
+        f"{machine['memory_gib']} GiB, Python {machine['python']}, {cache} feature cache, "
+        "one fresh kernel per chapter.",
+        "",
+        "| chapter | wall time (s) | peak kernel memory (MiB) | status |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    lines += [
+        f"| {r['chapter']} | {r['seconds']} | {r['peak_mib']} | {r['status']} |" for r in rows
+    ]
+    lines.append(f"| **total** | {sum(r['seconds'] for r in rows):.1f} | | |")
+    (OUT_DIR / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every chapter in _toc.yml"
+    )
+    parser.add_argument("--warm", action="store_true", help="reuse the feature cache")
+    args = parser.parse_args()
+    notebooks = [p.resolve() for p in args.notebooks] or chapters_in_toc()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    with tempfile.TemporaryDirectory() as cold_cache:
+        if not args.warm:
+            sys.path.insert(0, str(ROOT))
+            from utils.assets import cache_dir
+
+            shutil.copytree(cache_dir() / "weights", Path(cold_cache) / "weights")
+            env["TLBOOK_CACHE_DIR"] = cold_cache
+        rows = []
+        for notebook in notebooks:
+            if not args.warm:
+                shutil.rmtree(Path(cold_cache) / "features", ignore_errors=True)
+            row = run_chapter(notebook, env)
+            chapter, seconds, peak = row["chapter"], row["seconds"], row["peak_mib"]
+            print(f"{chapter:<28} {seconds:>7.1f} s {peak:>6} MiB  {row['status']}", flush=True)
+            rows.append(row)
+    write_results(rows, "warm" if args.warm else "cold")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
