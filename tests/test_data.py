@@ -483,7 +483,7 @@ def test_make_dataset_validates_inputs(kwargs, message):
 
 def test_book_split_is_disjoint_stratified_and_nested():
     split = data.book_split(train_per_class=50, val_per_class=20)
-    (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = split["train"], split["val"], split["test"]
+    (x_tr, y_tr), (x_val, y_val), (_, y_te) = split["train"], split["val"], split["test"]
     assert np.bincount(y_tr).tolist() == [50] * 10 and np.bincount(y_val).tolist() == [20] * 10
     assert len(y_te) == 2000
     train_rows = {row.tobytes() for row in x_tr}
