@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data book site test lab clean
+.PHONY: setup data book site web-assets test lab clean
 
 # The virtual environment is rebuilt only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -23,19 +23,24 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-data: setup
+data: setup web-assets
 	$(BIN)/python -m utils.data
 	$(BIN)/python -m utils.weights
 
 book: data site
 	@echo "The book is ready: $(CURDIR)/_build/html/index.html"
 
-# The website build alone (tests/test_site.py calls it); warnings are errors.
-site:
+# The website build alone (tests/test_site.py and tests/test_browser.py call it);
+# warnings are errors. Chapters execute with a cache: unchanged ones are not rerun.
+site: web-assets
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
+# The JavaScript the pages load (require.js, the widget manager, MathJax), pinned
+# and verified from the npm registry once, then cached: the site works offline.
+web-assets: setup
+	@$(BIN)/python book/fetch_web_assets.py
+
 test: data
-	$(BIN)/ruff check utils tests notebooks data
 	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=20
 

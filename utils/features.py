@@ -3,18 +3,21 @@
 Features are cached on disk under ``cache_dir()/features``. The cache key is
 made from what determines the result: the base's weights (their bytes, so
 ImageNet and random weights never mix), its output layer, the image size, the
-preprocessing and the images themselves. Change any of them and the features
-are computed again. Introduced in chapter 00.
+preprocessing, the images themselves and the numerical settings (TensorFlow
+version, oneDNN on or off). Change any of them and the features are computed
+again. Introduced in chapter 00.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from io import BytesIO
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from utils import data
 from utils.assets import atomic_write_bytes, cache_dir
@@ -24,9 +27,10 @@ def _fingerprint(base: keras.Model, images: np.ndarray, image_size: int, preproc
     digest = hashlib.sha256()
     for weight in base.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    digest.update(
-        json.dumps([base.layers[-1].name, list(base.input_shape), image_size, preprocess]).encode()
-    )
+    # The TensorFlow build and the oneDNN switch change the last bits of the features.
+    numerics = [tf.__version__, os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")]
+    settings = [base.layers[-1].name, list(base.input_shape), image_size, preprocess, numerics]
+    digest.update(json.dumps(settings).encode())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:32]
 

@@ -81,3 +81,493 @@ class ClassExplorer:
             )
         )
         self._redraw()
+
+
+class LearningRateExplorer:
+    """Choose a learning rate and a number of steps; see gradient descent's loss curve.
+
+    ``curves`` is a :class:`utils.objective.GradientDescentCurves` (precomputed
+    Gram matrix of cached features), so each curve takes well under a second.
+    A ``reference_rate`` curve, computed once, is drawn faintly for comparison.
+    Learning rates outside [1e-5, 10] and step counts outside [1, max_steps]
+    are clamped with a message; a learning rate that is not a positive number
+    and a step count that is not a whole number are rejected with ValueError.
+    Introduced in chapter 02.
+    """
+
+    MIN_RATE = 1e-5
+    MAX_RATE = 10.0
+
+    def __init__(
+        self,
+        curves,
+        reference_rate: float | None = None,
+        max_steps: int = 300,
+        initial_rate: float = 0.03,
+        initial_steps: int = 100,
+    ):
+        from utils import objective
+
+        if not isinstance(curves, objective.GradientDescentCurves):
+            raise ValueError("curves must be a utils.objective.GradientDescentCurves")
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
+            raise ValueError(f"max_steps must be a whole number, got {max_steps!r}")
+        if not 1 <= max_steps <= 2000:
+            raise ValueError(f"max_steps must be between 1 and 2000, got {max_steps}")
+        self.curves = curves
+        self.max_steps = int(max_steps)
+        self.reference = None
+        if reference_rate is not None:
+            self.reference = (reference_rate, curves.losses(reference_rate, self.max_steps))
+        self.rate_slider = widgets.FloatLogSlider(
+            value=initial_rate,
+            base=10,
+            min=np.log10(self.MIN_RATE),
+            max=np.log10(self.MAX_RATE),
+            step=0.1,
+            description="Learning rate",
+            readout_format=".1e",
+            continuous_update=False,
+        )
+        self.steps_slider = widgets.IntSlider(
+            value=min(initial_steps, self.max_steps),
+            min=1,
+            max=self.max_steps,
+            description="Steps",
+            continuous_update=False,
+        )
+        self.message = widgets.HTML()
+        self.verdict = widgets.HTML()
+        self.output = widgets.Output()
+        self.losses: np.ndarray = np.array([])
+        for control in (self.rate_slider, self.steps_slider):
+            control.observe(lambda _change: self._redraw(), names="value")
+
+    def _check(self, learning_rate, steps) -> tuple[float, int, str]:
+        number = (int, float, np.number)
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, number):
+            raise ValueError(f"the learning rate must be a number, got {learning_rate!r}")
+        if not np.isfinite(learning_rate) or learning_rate <= 0:
+            raise ValueError(f"the learning rate must be a positive number, got {learning_rate!r}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise ValueError(f"the number of steps must be a whole number, got {steps!r}")
+        rate, rate_message = clamp(
+            float(learning_rate), self.MIN_RATE, self.MAX_RATE, "The learning rate"
+        )
+        count, steps_message = clamp(int(steps), 1, self.max_steps, "The number of steps")
+        return rate, int(count), " ".join(m for m in (rate_message, steps_message) if m)
+
+    def show(self, learning_rate: float, steps: int) -> plt.Figure:
+        """Run ``steps`` steps of gradient descent at ``learning_rate``; draw the loss curve."""
+        from utils import objective
+
+        rate, steps, self.message.value = self._check(learning_rate, steps)
+        self.losses = self.curves.losses(rate, steps)
+        self.verdict.value = objective.describe_curve(self.losses)
+        curves = {f"learning rate {rate:.3g}": self.losses}
+        styles = {}
+        if self.reference is not None and self.reference[0] != rate:
+            name = f"reference: learning rate {self.reference[0]:.3g}"
+            curves[name] = self.reference[1][:steps]
+            styles[name] = {"color": "0.6", "linestyle": "--"}
+        return plots.loss_curves(
+            curves,
+            log_y=True,
+            styles=styles,
+            title=f"{steps} steps at learning rate {rate:.3g}: J ends at {self.losses[-1]:.3g}",
+        )
+
+    def _redraw(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            figure = self.show(self.rate_slider.value, self.steps_slider.value)
+            display(figure)
+            plt.close(figure)
+
+    def display(self) -> None:
+        """Show the controls and the first curve in the notebook."""
+        display(
+            widgets.VBox(
+                [
+                    widgets.HBox([self.rate_slider, self.steps_slider]),
+                    self.message,
+                    self.verdict,
+                    self.output,
+                ]
+            )
+        )
+        self._redraw()
+
+
+class FeatureMapExplorer:
+    """Pick an image and a layer; see that layer's strongest feature maps for each base.
+
+    ``bases`` maps a name to a VGG16 base, for example ``{"ImageNet": ...,
+    "random": ...}``; each row of the picture shows one base's response to the
+    same image. One image through VGG16 at 32 px takes a fraction of a second,
+    so nothing is precomputed but the models. An image number out of range is
+    clamped with a message; an unknown layer or a number that is not a whole
+    number raises ValueError. Introduced in chapter 01.
+    """
+
+    def __init__(
+        self,
+        bases,
+        images: np.ndarray,
+        labels: np.ndarray,
+        image_size: int = 32,
+        layers: Sequence[str] | None = None,
+        n_maps: int = 8,
+    ):
+        from utils import inspection
+
+        data.check_images(images)
+        data.check_labels(labels, n=len(images))
+        if not bases:
+            raise ValueError("bases is empty")
+        self.images, self.labels = images, labels
+        self.image_size = image_size
+        self.layers = list(layers or inspection.VGG16_CONV_LAYERS)
+        self.n_maps = n_maps
+        self.models = {
+            name: inspection.activation_model(base, self.layers) for name, base in bases.items()
+        }
+        self.image_slider = widgets.IntSlider(
+            value=0, min=0, max=len(images) - 1, description="Image", continuous_update=False
+        )
+        self.layer_dropdown = widgets.Dropdown(options=self.layers, description="Layer")
+        self.message = widgets.HTML()
+        self.output = widgets.Output()
+        self.shown: tuple[int, str] | None = None
+        self._maps_index: int | None = None
+        self._maps: dict[str, dict[str, np.ndarray]] = {}
+        for control in (self.image_slider, self.layer_dropdown):
+            control.observe(lambda _change: self._redraw(), names="value")
+
+    def maps(self, index: int) -> dict[str, dict[str, np.ndarray]]:
+        """``{base name: {layer: (height, width, channels)}}`` for image ``index`` (kept)."""
+        from utils import inspection
+
+        if self._maps_index != index:
+            picked = self.images[index : index + 1]
+            self._maps = {
+                name: {layer: maps[0] for layer, maps in inspection.feature_maps(
+                    model, picked, self.image_size).items()}
+                for name, model in self.models.items()
+            }  # fmt: skip
+            self._maps_index = index
+        return self._maps
+
+    def show(self, index: int, layer: str) -> plt.Figure:
+        """Draw the strongest maps of ``layer`` for image ``index``, one row per base."""
+        if layer not in self.layers:
+            raise ValueError(f"unknown layer {layer!r}; choose one of {self.layers}")
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ValueError(f"the image number must be a whole number, got {index!r}")
+        index, self.message.value = clamp(int(index), 0, len(self.images) - 1, "The image number")
+        index = int(index)
+        rows = {name: layers[layer] for name, layers in self.maps(index).items()}
+        self.shown = (index, layer)
+        label = data.CLASS_NAMES[int(self.labels[index])]
+        return plots.feature_map_grid(
+            rows,
+            n_maps=self.n_maps,
+            image=self.images[index],
+            title=f"Image {index} ({label}): the {self.n_maps} strongest maps of {layer}",
+        )
+
+    def _redraw(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            figure = self.show(self.image_slider.value, self.layer_dropdown.value)
+            display(figure)
+            plt.close(figure)
+
+    def display(self) -> None:
+        """Show the controls and the first picture in the notebook."""
+        display(
+            widgets.VBox(
+                [widgets.HBox([self.image_slider, self.layer_dropdown]), self.message, self.output]
+            )
+        )
+        self._redraw()
+
+
+class FreezeDepthExplorer:
+    """Choose how many VGG16 blocks stay frozen; see what trains and what an epoch costs.
+
+    ``rows`` are the measurements of ``inspection.freeze_depth_costs`` (one per
+    depth, 0 to 5), taken once in the chapter; the panel only looks them up,
+    so it answers at once. A depth out of range is clamped with a message; one
+    that is not a whole number raises ValueError. Introduced in chapter 03.
+    """
+
+    def __init__(self, rows: Sequence[dict]):
+        depths = [row.get("frozen blocks") for row in rows]
+        if depths != list(range(len(rows))) or not rows:
+            raise ValueError(f"rows must cover the depths 0, 1, 2, ... in order, got {depths}")
+        self.rows = list(rows)
+        self.max_depth = len(rows) - 1
+        self.depth_slider = widgets.IntSlider(
+            value=self.max_depth, min=0, max=self.max_depth, description="Frozen blocks"
+        )
+        self.message = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.output = widgets.Output()
+        self.row: dict = {}
+        self.depth_slider.observe(lambda _change: self._redraw(), names="value")
+
+    def show(self, n_frozen: int) -> plt.Figure:
+        """Look up depth ``n_frozen``: sets ``row`` and ``summary``, returns the chart."""
+        if isinstance(n_frozen, bool) or not isinstance(n_frozen, (int, np.integer)):
+            raise ValueError(f"frozen blocks must be a whole number, got {n_frozen!r}")
+        depth, self.message.value = clamp(int(n_frozen), 0, self.max_depth, "Frozen blocks")
+        self.row = self.rows[int(depth)]
+        total = self.row["trainable"] + self.row["frozen"]
+        self.summary.value = (
+            f"<b>{int(depth)} frozen block(s)</b>: {self.row['trainable']:,} trainable and "
+            f"{self.row['frozen']:,} frozen parameters ({self.row['trainable'] / total:.1%} "
+            f"train); about {self.row['s per epoch']:.0f} s per epoch "
+            f"({self.row['ms per image']:.1f} ms per image, measured)."
+        )
+        return plots.freeze_depth_chart(self.rows, highlight=int(depth))
+
+    def _redraw(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            figure = self.show(self.depth_slider.value)
+            display(figure)
+            plt.close(figure)
+
+    def display(self) -> None:
+        """Show the slider, the summary and the chart in the notebook."""
+        display(widgets.VBox([self.depth_slider, self.message, self.summary, self.output]))
+        self._redraw()
+
+
+class HeadExplorer:
+    """Choose the head's hyper-parameters, train it on cached features, see how it learns.
+
+    The head is the book's seed head (Flatten -> Dense(hidden, relu) ->
+    [Dropout] -> Dense(10, softmax)), trained with Adam on ``train_features``
+    and validated on ``val_features`` after every epoch. Because the features
+    are cached, an answer takes seconds: in the panel (``show``), training stops
+    early, with a message, when the next epoch would end after ``time_budget``
+    seconds. ``train`` runs all the epochs asked for (for static tables). Values
+    out of range are clamped with a message; values of the wrong kind (text,
+    NaN, a fractional number of epochs or units) raise ValueError. The same
+    settings always give the same result. Introduced in chapter 04.
+    """
+
+    LIMITS = {
+        "hidden_units": (1, 4096),
+        "dropout": (0.0, 0.9),
+        "learning_rate": (1e-5, 1e-1),
+        "epochs": (1, 40),
+    }
+    UNIT_CHOICES = (16, 32, 64, 128, 256, 512, 1024, 2048)
+
+    def __init__(
+        self,
+        train_features: np.ndarray,
+        train_labels: np.ndarray,
+        val_features: np.ndarray,
+        val_labels: np.ndarray,
+        *,
+        batch_size: int = 128,
+        seed: int = 0,
+        time_budget: float = 3.0,
+        hidden_units: int = 1024,
+        dropout: float = 0.0,
+        learning_rate: float = 1e-3,
+        epochs: int = 10,
+    ):
+        for name, x, y in (
+            ("train", train_features, train_labels),
+            ("validation", val_features, val_labels),
+        ):
+            if not isinstance(x, np.ndarray) or x.ndim < 2 or not len(x):
+                raise ValueError(f"{name} features must be a non-empty array (N, ...)")
+            data.check_labels(np.asarray(y), n=len(x), name=f"{name} labels")
+        if train_features.shape[1:] != val_features.shape[1:]:
+            raise ValueError(
+                f"train and validation features differ in shape: "
+                f"{train_features.shape[1:]} and {val_features.shape[1:]}"
+            )
+        if time_budget <= 0:
+            raise ValueError(f"time_budget must be positive, got {time_budget}")
+        if hidden_units not in self.UNIT_CHOICES:
+            raise ValueError(f"hidden_units must start at one of {self.UNIT_CHOICES}")
+        self.train_features = train_features.astype(np.float32, copy=False)
+        self.train_labels = np.asarray(train_labels)
+        self.val_features = val_features.astype(np.float32, copy=False)
+        self.val_labels = np.asarray(val_labels)
+        self.batch_size, self.seed, self.time_budget = int(batch_size), seed, float(time_budget)
+        self.result: dict = {}
+
+        style = {"description_width": "110px"}
+        self.units_dropdown = widgets.Dropdown(
+            options=list(self.UNIT_CHOICES), value=hidden_units, description="Hidden units",
+            style=style,
+        )  # fmt: skip
+        self.dropout_slider = widgets.FloatSlider(
+            value=dropout, min=0.0, max=0.9, step=0.05, description="Dropout",
+            continuous_update=False, style=style,
+        )  # fmt: skip
+        self.rate_slider = widgets.FloatLogSlider(
+            value=learning_rate, base=10, min=-5, max=-1, step=0.25, description="Learning rate",
+            readout_format=".1e", continuous_update=False, style=style,
+        )  # fmt: skip
+        self.epochs_slider = widgets.IntSlider(
+            value=epochs, min=1, max=self.LIMITS["epochs"][1], description="Epochs",
+            continuous_update=False, style=style,
+        )  # fmt: skip
+        self.train_button = widgets.Button(description="Train", button_style="primary")
+        self.train_button.on_click(lambda _button: self._redraw())
+        self.message = widgets.HTML()
+        self.output = widgets.Output()
+
+    @staticmethod
+    def _whole(value, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if not np.isfinite(value) or float(value) != int(value):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+
+    @staticmethod
+    def _number(value, name: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+
+    def check(self, hidden_units, dropout, learning_rate, epochs) -> tuple[dict, str]:
+        """Validated settings (clamped into range) and the messages about any clamping."""
+        raw = {
+            "hidden_units": self._whole(hidden_units, "hidden_units"),
+            "dropout": self._number(dropout, "dropout"),
+            "learning_rate": self._number(learning_rate, "learning_rate"),
+            "epochs": self._whole(epochs, "epochs"),
+        }
+        settings, messages = {}, []
+        for name, value in raw.items():
+            low, high = self.LIMITS[name]
+            settings[name], message = clamp(value, low, high, name.replace("_", " ").capitalize())
+            if message:
+                messages.append(message)
+        settings["hidden_units"] = int(settings["hidden_units"])
+        settings["epochs"] = int(settings["epochs"])
+        return settings, " ".join(messages)
+
+    def train(
+        self, hidden_units, dropout, learning_rate, epochs, time_budget: float | None = None
+    ) -> dict:
+        """Train a fresh head; return the settings, the accuracies, the history and the time.
+
+        With ``time_budget`` (seconds), training stops after the epoch that
+        would make the next one end too late; ``epochs_run`` says how many ran.
+        """
+        import time
+
+        import keras
+
+        from utils import models, training
+
+        start = time.perf_counter()
+        settings, message = self.check(hidden_units, dropout, learning_rate, epochs)
+        training.seed_everything(self.seed)
+        head = models.seed_head(
+            self.train_features.shape[1:],
+            hidden_units=settings["hidden_units"],
+            dropout=settings["dropout"],
+        )
+        head.compile(
+            optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        callbacks = []
+        if time_budget is not None:
+            epoch_start = [start]
+
+            def on_epoch_begin(_epoch, _logs=None):
+                epoch_start[0] = time.perf_counter()
+
+            def on_epoch_end(_epoch, _logs=None):
+                now = time.perf_counter()
+                if now - start + (now - epoch_start[0]) > time_budget:
+                    head.stop_training = True
+
+            callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end
+                )
+            )
+        history = head.fit(
+            self.train_features,
+            self.train_labels,
+            epochs=settings["epochs"],
+            batch_size=self.batch_size,
+            validation_data=(self.val_features, self.val_labels),
+            callbacks=callbacks,
+            verbose=0,
+        ).history
+        epochs_run = len(history["accuracy"])
+        if epochs_run < settings["epochs"]:
+            stop = (
+                f"Stopped after {epochs_run} of {settings['epochs']} epochs "
+                f"to answer within {time_budget:g} s."
+            )
+            message = f"{message} {stop}".strip()
+        return {
+            **settings,
+            "epochs_run": epochs_run,
+            "train_accuracy": float(history["accuracy"][-1]),
+            "val_accuracy": float(history["val_accuracy"][-1]),
+            "best_val_accuracy": float(max(history["val_accuracy"])),
+            "history": {key: [float(v) for v in values] for key, values in history.items()},
+            "seconds": time.perf_counter() - start,
+            "message": message,
+        }
+
+    def show(self, hidden_units, dropout, learning_rate, epochs) -> plt.Figure:
+        """Train within the time budget and draw training and validation accuracy per epoch."""
+        self.result = self.train(
+            hidden_units, dropout, learning_rate, epochs, time_budget=self.time_budget
+        )
+        self.message.value = self.result["message"]
+        r = self.result
+        return plots.accuracy_curves(
+            r["history"],
+            title=(
+                f"{r['hidden_units']} units, dropout {r['dropout']:.2f}, learning rate "
+                f"{r['learning_rate']:.1e}: validation accuracy {r['val_accuracy']:.3f} "
+                f"after {r['epochs_run']} epochs ({r['seconds']:.1f} s)"
+            ),
+        )
+
+    def _redraw(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            figure = self.show(
+                self.units_dropdown.value,
+                self.dropout_slider.value,
+                self.rate_slider.value,
+                self.epochs_slider.value,
+            )
+            display(figure)
+            plt.close(figure)
+
+    def display(self) -> None:
+        """Show the controls, train once with their values and show the result."""
+        controls = widgets.VBox(
+            [
+                widgets.HBox([self.units_dropdown, self.dropout_slider]),
+                widgets.HBox([self.rate_slider, self.epochs_slider]),
+                self.train_button,
+            ]
+        )
+        display(widgets.VBox([controls, self.message, self.output]))
+        self._redraw()
