@@ -3,6 +3,7 @@
 #   make test   set up, then run the whole test suite (what CI runs)
 #   make lab    open the chapters in JupyterLab
 #   make data   fetch and verify every asset (run it before a workshop)
+#   make bench  time every chapter and measure its memory (benchmarks/results.md)
 #   make clean  remove the website build and the caches (keeps .venv)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data book site web-assets test lab clean
+.PHONY: setup data book site web-assets test lab bench clean
 
 # The virtual environment is rebuilt only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -43,6 +44,10 @@ web-assets: setup
 test: data
 	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=20
+
+# A benchmark, not a test: each chapter in a fresh kernel, cold feature cache.
+bench: data
+	$(BIN)/python benchmarks/run_chapters.py
 
 lab: data
 	$(BIN)/jupyter lab notebooks/

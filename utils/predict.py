@@ -1,0 +1,306 @@
+"""From notebook to use: a saved ``.keras`` classifier that answers for image files.
+
+Chapter 08 trains a Fashion-MNIST classifier, joins it with its preprocessing
+into one model (:func:`serving_model`), saves it as one ``.keras`` file, and
+calls :func:`predict_image` / :func:`predict_images` on PNG files.
+
+What an image file must be, and what happens to it (:func:`load_image`):
+
+- any format Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...); a file that
+  is missing raises ``FileNotFoundError``; an empty, damaged, truncated or
+  non-image file raises :class:`ImageError`;
+- at least ``MIN_SIDE`` pixels on each side and at most ``MAX_PIXELS`` pixels
+  in all (checked from the header, before decoding): smaller images hold too
+  little to classify, larger ones would cost a lot of memory to decode, and
+  both raise :class:`ImageError`;
+- any colour mode: colour is converted to grey (Pillow's ITU-R 601-2 luma)
+  when the model takes grey input; transparent pixels are laid over black, the
+  Fashion-MNIST background; 16-bit images are scaled to 8 bits; of an
+  animated image, only the first frame counts;
+- any size and shape: a non-square image is padded with black to a square
+  (centred, so the object is not stretched), then shrunk by averaging pixel
+  areas or enlarged bilinearly to the model's input size (28 x 28 here).
+
+The model expects Fashion-MNIST-like pictures: a light object on a black
+background. A photograph of a shirt on a white table is a different domain,
+and the model will answer anyway; validation checks the file, not the content.
+Introduced in chapter 08.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from utils import data
+
+MIN_SIDE = 16  # pixels; smaller images are rejected
+MAX_PIXELS = 25_000_000  # width x height (5000 x 5000); larger images are rejected
+# What keras.applications.vgg16.preprocess_input subtracts from the B, G and R channels.
+VGG16_BGR_MEANS = (103.939, 116.779, 123.68)
+
+
+class ImageError(ValueError):
+    """An unusable image file: not an image, damaged, too small or too large (chapter 08)."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer of the classifier for one image file (chapter 08)."""
+
+    path: str
+    label: str  # the most probable class name
+    class_id: int
+    probability: float  # of that class
+    probabilities: np.ndarray  # of every class, in the order of the class names
+
+    def __str__(self) -> str:
+        return f"{Path(self.path).name}: {self.label} ({self.probability:.1%})"
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def serving_model(base, head, input_size: int = 28, name: str = "fashion_classifier"):
+    """One model from raw grey pixels to class probabilities: preprocessing, base, head.
+
+    Input: ``(input_size, input_size, 1)`` grey pixel values 0..255, the format
+    of Fashion-MNIST. Inside, the same steps as ``data.make_dataset``: bilinear
+    resizing to the base's input size, repeating the grey channel three times,
+    and VGG16's preprocessing. For an image whose three channels are equal,
+    ``preprocess_input``'s RGB-to-BGR swap changes nothing, so it reduces to
+    subtracting VGG16's channel means, which a ``Rescaling`` layer does. Built
+    from standard layers only, the model saves to and loads from ``.keras``
+    without custom code, and whoever loads it cannot forget the preprocessing.
+    ``base`` and ``head`` are copied, without any optimiser state, so the saved
+    file holds only what predicting needs. Introduced in chapter 08.
+    """
+    import keras
+
+    base, head = (_weights_only_copy(model) for model in (base, head))
+
+    height, width = base.input_shape[1:3]
+    inputs = keras.Input((input_size, input_size, 1), name="grey_pixels")
+    x = keras.layers.Resizing(height, width, interpolation="bilinear", name="resize")(inputs)
+    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    offset = [-mean for mean in VGG16_BGR_MEANS]
+    x = keras.layers.Rescaling(1.0, offset=offset, name="vgg16_preprocess")(x)
+    outputs = head(base(x))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _weights_only_copy(model):
+    """The same network with the same weights, not compiled (no optimiser state)."""
+    copy = model.__class__.from_config(model.get_config())  # clone_model would compile it
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+_MODEL_CACHE: dict[tuple, object] = {}
+
+
+def load_model(path: str | os.PathLike):
+    """Load a ``.keras`` model saved with ``model.save``, once per file version.
+
+    The loaded model is kept in memory and reused until the file changes, so
+    predicting file after file does not reload it. Introduced in chapter 08.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}. Save one with model.save(path).")
+    if path.suffix != ".keras":
+        raise ValueError(
+            f"{path} is not a .keras file; save the model with model.save('name.keras')."
+        )
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()  # one model at a time: they are large
+        _MODEL_CACHE[key] = keras.models.load_model(path)
+    return _MODEL_CACHE[key]
+
+
+def _input_format(model) -> tuple[int, int]:
+    """(size, channels) of a model that takes square images with 1 or 3 channels."""
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] not in (1, 3) or shape[1] is None:
+        raise ValueError(
+            f"the model must take square images with 1 or 3 channels, "
+            f"(batch, size, size, channels); it takes {shape}"
+        )
+    return int(shape[1]), int(shape[3])
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _open(path: Path, min_side: int, max_pixels: int) -> Image.Image:
+    """Open, size-check and decode an image file; clear errors for everything that can go wrong."""
+    if not path.exists():
+        raise FileNotFoundError(f"No such image file: {path}")
+    if not path.is_file():
+        raise ImageError(path, "is not a file (a folder?)")
+    if path.stat().st_size == 0:
+        raise ImageError(path, "is empty (0 bytes)")
+    try:
+        image = Image.open(path)  # reads the header only
+    except UnidentifiedImageError:
+        raise ImageError(
+            path, "is not an image file that Pillow can read (PNG, JPEG, BMP, GIF, TIFF, ...)"
+        ) from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(path, f"is far too large to decode safely ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(path, f"cannot be opened as an image ({error})") from None
+    width, height = image.size
+    if min(width, height) < min_side:
+        image.close()
+        raise ImageError(
+            path, f"is {width}x{height} pixels; each side must be at least {min_side} pixels"
+        )
+    if width * height > max_pixels:
+        image.close()
+        raise ImageError(
+            path,
+            f"is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}",
+        )
+    try:
+        with Image.open(path) as probe:
+            probe.verify()  # the file's structure: chunks and checksums, for PNG
+        image.load()  # decodes the pixels
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors
+        image.close()
+        raise ImageError(path, f"is damaged or truncated ({error})") from None
+    return image
+
+
+def _to_mode(image: Image.Image, channels: int, path: Path) -> Image.Image:
+    """Grey ('L') or RGB, 8 bits; transparency over black; 16-bit scaled down."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        pixels = np.asarray(image, dtype=np.float64)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise ImageError(path, "has integer pixel values outside 0..65535")
+        image = Image.fromarray(np.round(pixels / 257.0).astype(np.uint8))
+    elif image.mode == "F":
+        raise ImageError(path, "has floating-point pixels; save it with 8 or 16 bits per pixel")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(black, rgba)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def _square_and_resize(image: Image.Image, size: int) -> Image.Image:
+    width, height = image.size
+    if width != height:
+        side = max(width, height)
+        square = Image.new(image.mode, (side, side), 0)
+        square.paste(image, ((side - width) // 2, (side - height) // 2))
+        image = square
+    if image.size[0] == size:
+        return image
+    shrinking = image.size[0] > size
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return image.resize((size, size), method)
+
+
+def load_image(
+    path: str | os.PathLike,
+    size: int = 28,
+    channels: int = 1,
+    min_side: int = MIN_SIDE,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """Read one image file as uint8 pixels of shape (size, size) (grey) or (size, size, 3).
+
+    Validation and conversions are listed in the module's docstring: missing
+    file -> ``FileNotFoundError``; not an image, empty, damaged, too small or too
+    large -> :class:`ImageError`. Introduced in chapter 08.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), not {channels!r}")
+    path = Path(path)
+    image = _open(path, min_side, max_pixels)
+    try:
+        image.seek(0)  # the first frame of an animation
+        converted = _square_and_resize(_to_mode(image, channels, path), size)
+        return np.asarray(converted, dtype=np.uint8).copy()
+    finally:
+        image.close()
+
+
+def save_image(pixels: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write uint8 pixels, (height, width) grey or (height, width, 3) RGB, as an image file.
+
+    The format follows the file name (``.png`` is lossless). Introduced in chapter 08.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or not (
+        pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
+    ):
+        raise ValueError(
+            f"pixels must be uint8 of shape (h, w) or (h, w, 3), got {pixels.dtype} {pixels.shape}"
+        )
+    path = Path(path)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- predicting
+
+
+def predict_images(
+    paths, model, class_names=None, batch_size: int = 64, **image_options
+) -> list[Prediction]:
+    """Classify image files with a Keras model or a saved ``.keras`` file.
+
+    Every file is read and validated first (:func:`load_image`, with
+    ``image_options`` such as ``min_side``), so one bad file stops the call
+    with a clear error before any prediction is made. ``class_names`` defaults
+    to Fashion-MNIST's ten classes; their number must match the model's
+    outputs. Returns one :class:`Prediction` per file, in order. Introduced in
+    chapter 08.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("predict_images takes a list of paths; use predict_image for one file")
+    paths = [Path(p) for p in paths]
+    if not paths:
+        return []
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    if class_names is None:
+        class_names = data.CLASS_NAMES
+    size, channels = _input_format(model)
+    n_outputs = model.output_shape[-1]
+    if n_outputs != len(class_names):
+        raise ValueError(
+            f"the model has {n_outputs} outputs but {len(class_names)} class names were given"
+        )
+    pixels = np.stack([load_image(p, size, channels, **image_options) for p in paths])
+    if channels == 1:
+        pixels = pixels[..., np.newaxis]
+    probabilities = model.predict(pixels.astype(np.float32), batch_size=batch_size, verbose=0)
+    results = []
+    for path, p in zip(paths, probabilities, strict=True):
+        best = int(np.argmax(p))
+        results.append(Prediction(str(path), class_names[best], best, float(p[best]), p))
+    return results
+
+
+def predict_image(path: str | os.PathLike, model, class_names=None, **image_options) -> Prediction:
+    """Classify one image file; see :func:`predict_images`. Introduced in chapter 08."""
+    return predict_images([path], model, class_names, **image_options)[0]
