@@ -97,6 +97,7 @@ def run_chapter(notebook: Path, env: dict) -> dict:
         "chapter": notebook.stem,
         "seconds": round(seconds, 1),
         "peak_mib": round(peak / 2**20),
+        "load_average": round(os.getloadavg()[0], 1),
         "status": status,
     }
 
@@ -119,13 +120,20 @@ def write_results(rows: list[dict], cache: str) -> None:
         f"{machine['memory_gib']} GiB, Python {machine['python']}, {cache} feature cache, "
         "one fresh kernel per chapter.",
         "",
-        "| chapter | wall time (s) | peak kernel memory (MiB) | status |",
-        "| --- | ---: | ---: | --- |",
+        "| chapter | wall time (s) | peak kernel memory (MiB) | load average after | status |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     lines += [
-        f"| {r['chapter']} | {r['seconds']} | {r['peak_mib']} | {r['status']} |" for r in rows
+        f"| {r['chapter']} | {r['seconds']} | {r['peak_mib']} | {r['load_average']} "
+        f"| {r['status']} |"
+        for r in rows
     ]
-    lines.append(f"| **total** | {sum(r['seconds'] for r in rows):.1f} | | |")
+    lines.append(f"| **total** | {sum(r['seconds'] for r in rows):.1f} | | | |")
+    lines += [
+        "",
+        "The load average (over the last minute, on all cores) shows how busy the",
+        "machine was: above the number of cores, chapters ran slower than they would alone.",
+    ]
     (OUT_DIR / "results.md").write_text("\n".join(lines) + "\n")
 
 
