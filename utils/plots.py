@@ -222,6 +222,7 @@ def receptive_field_chart(rows: Sequence[Mapping], image_size: int | None = None
         ax.axhline(image_size, color="tab:red", linestyle="--", label=f"input: {image_size} px")
         ax.legend(fontsize=8, loc="upper left")
     ax.set_xticks(range(len(rows)), names, rotation=70, fontsize=7)
+    ax.set_ylim(0, 1.12 * max(sizes + [image_size or 0]))
     ax.set_ylabel("receptive field (pixels)")
     fig.tight_layout()
     return fig
@@ -240,18 +241,20 @@ def freeze_depth_chart(rows: Sequence[Mapping], highlight: int | None = None) ->
     frozen = np.array([row["frozen"] for row in rows]) / 1e6
     seconds = [row["s per epoch"] for row in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.3))
-    left.bar(depths, trainable, label="trainable", color="tab:orange")
-    left.bar(depths, frozen, bottom=trainable, label="frozen", color="tab:blue")
+    lower = left.bar(depths, trainable, label="trainable", color="tab:orange")
+    upper = left.bar(depths, frozen, bottom=trainable, label="frozen", color="tab:blue")
+    left.set_ylim(0, 1.3 * max(trainable + frozen))
     left.set_xlabel("frozen blocks (from the bottom)")
     left.set_ylabel("parameters (millions)")
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, ncols=2, loc="upper center")
     bars = right.bar(depths, seconds, color="tab:green")
     right.bar_label(bars, fmt="%.0f", fontsize=8)
+    right.set_ylim(0, 1.15 * max(seconds))
     right.set_xlabel("frozen blocks (from the bottom)")
     right.set_ylabel("seconds per epoch (measured)")
-    if highlight is not None:
-        for ax in (left, right):
-            ax.axvspan(highlight - 0.45, highlight + 0.45, color="0.85", zorder=0)
+    if highlight is not None and highlight in depths:
+        for group in (lower, upper, bars):
+            group[depths.index(highlight)].set(edgecolor="black", linewidth=2)
     fig.tight_layout()
     return fig
 
@@ -375,5 +378,85 @@ def accuracy_curves(
     ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _history_dict(history) -> dict[str, list[float]]:
+    """``history.history`` of a Keras History, or the dict itself."""
+    values = getattr(history, "history", history)
+    if not isinstance(values, Mapping) or not values.get("loss"):
+        raise ValueError("expected a Keras History or a dict with a non-empty 'loss' list")
+    return {key: [float(v) for v in vals] for key, vals in values.items()}
+
+
+def two_stage_curves(
+    stage1,
+    stage2,
+    labels: tuple[str, str] = ("stage 1: head only", "stage 2: fine-tuning"),
+    title: str | None = None,
+) -> plt.Figure:
+    """Loss and accuracy, training and validation, of a two-stage training in one figure.
+
+    ``stage1`` and ``stage2`` are Keras History objects (or their ``history``
+    dicts); epochs are numbered on through both stages, and a dashed line marks
+    where stage 2 begins. Introduced in chapter 05.
+    """
+    first, second = _history_dict(stage1), _history_dict(stage2)
+    n1, n2 = len(first["loss"]), len(second["loss"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for prefix, label, color in (("", "training", "C0"), ("val_", "validation", "C1")):
+            key = prefix + metric
+            if key not in first or key not in second:
+                continue
+            values = np.asarray(first[key] + second[key], dtype=np.float64)
+            epochs = np.arange(1, n1 + n2 + 1)
+            ax.plot(epochs, values, marker="o", markersize=3, color=color, label=label)
+        ax.axvline(n1 + 0.5, color="grey", linestyle="--", linewidth=1)
+        ax.axvspan(n1 + 0.5, n1 + n2 + 0.5, color="grey", alpha=0.08)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_xlim(0.5, n1 + n2 + 0.5)
+        if metric == "accuracy":
+            ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8, loc="best")
+        top = ax.get_ylim()[1]
+        ax.text(n1 / 2 + 0.5, top, labels[0], ha="center", va="bottom", fontsize=8)
+        ax.text(n1 + n2 / 2 + 0.5, top, labels[1], ha="center", va="bottom", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def block_change_chart(
+    changes: Mapping[str, Mapping[str, float]],
+    ylabel: str = "relative change of the weights",
+    title: str | None = None,
+    log_y: bool = True,
+) -> plt.Figure:
+    """Grouped bars: for each run (say, a learning rate), how far each block's weights moved.
+
+    ``changes`` maps a run's name to ``{block: value}``, as returned by
+    ``finetune.relative_change_by_block``. Zero values are drawn as no bar on
+    the log scale. Introduced in chapter 06.
+    """
+    if not changes:
+        raise ValueError("block_change_chart needs at least one run")
+    blocks = list(next(iter(changes.values())))
+    width = 0.8 / len(changes)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(blocks), 3.4))
+    for index, (run, values) in enumerate(changes.items()):
+        heights = [float(values.get(block, 0.0)) for block in blocks]
+        positions = np.arange(len(blocks)) + (index - (len(changes) - 1) / 2) * width
+        ax.bar(positions, heights, width=width, label=run)
+    ax.set_xticks(np.arange(len(blocks)), blocks)
+    ax.set_ylabel(ylabel)
+    if log_y:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

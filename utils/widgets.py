@@ -350,13 +350,19 @@ class HeadExplorer:
 
     The head is the book's seed head (Flatten -> Dense(hidden, relu) ->
     [Dropout] -> Dense(10, softmax)), trained with Adam on ``train_features``
-    and validated on ``val_features`` after every epoch. Because the features
-    are cached, an answer takes seconds: in the panel (``show``), training stops
-    early, with a message, when the next epoch would end after ``time_budget``
-    seconds. ``train`` runs all the epochs asked for (for static tables). Values
-    out of range are clamped with a message; values of the wrong kind (text,
-    NaN, a fractional number of epochs or units) raise ValueError. The same
-    settings always give the same result. Introduced in chapter 04.
+    and validated on ``val_features`` after every epoch, on the raw features or
+    on standardised ones (each feature minus its training mean, divided by its
+    training standard deviation). Each answer also reports the share of *dead*
+    hidden units: those whose ReLU outputs zero for every validation example.
+
+    Because the features are cached, an answer takes seconds: in the panel
+    (``show``), training stops early, with a message, when the next epoch would
+    not leave time to draw the answer within ``time_budget`` seconds. ``train``
+    runs all the epochs asked for unless given a budget (static tables use it
+    without one). Values out of range are clamped with a message; values of
+    the wrong kind (text, NaN, a fractional number of epochs or units) raise
+    ValueError. The same settings always give the same result. Introduced in
+    chapter 04.
     """
 
     LIMITS = {
@@ -366,6 +372,7 @@ class HeadExplorer:
         "epochs": (1, 40),
     }
     UNIT_CHOICES = (16, 32, 64, 128, 256, 512, 1024, 2048)
+    DRAW_SECONDS = 0.5  # kept free for drawing the answer
 
     def __init__(
         self,
@@ -377,7 +384,7 @@ class HeadExplorer:
         batch_size: int = 128,
         seed: int = 0,
         time_budget: float = 3.0,
-        hidden_units: int = 1024,
+        hidden_units: int = 256,
         dropout: float = 0.0,
         learning_rate: float = 1e-3,
         epochs: int = 10,
@@ -394,14 +401,21 @@ class HeadExplorer:
                 f"train and validation features differ in shape: "
                 f"{train_features.shape[1:]} and {val_features.shape[1:]}"
             )
-        if time_budget <= 0:
-            raise ValueError(f"time_budget must be positive, got {time_budget}")
+        if time_budget <= self.DRAW_SECONDS:
+            raise ValueError(f"time_budget must exceed {self.DRAW_SECONDS} s, got {time_budget}")
         if hidden_units not in self.UNIT_CHOICES:
             raise ValueError(f"hidden_units must start at one of {self.UNIT_CHOICES}")
         self.train_features = train_features.astype(np.float32, copy=False)
         self.train_labels = np.asarray(train_labels)
         self.val_features = val_features.astype(np.float32, copy=False)
         self.val_labels = np.asarray(val_labels)
+        mean = self.train_features.mean(axis=0)
+        std = self.train_features.std(axis=0)
+        std = np.where(std > 0, std, 1.0)  # a constant feature stays constant (zero)
+        self._standardised = (
+            (self.train_features - mean) / std,
+            (self.val_features - mean) / std,
+        )
         self.batch_size, self.seed, self.time_budget = int(batch_size), seed, float(time_budget)
         self.result: dict = {}
 
@@ -422,9 +436,11 @@ class HeadExplorer:
             value=epochs, min=1, max=self.LIMITS["epochs"][1], description="Epochs",
             continuous_update=False, style=style,
         )  # fmt: skip
+        self.standardise_box = widgets.Checkbox(value=False, description="Standardise features")
         self.train_button = widgets.Button(description="Train", button_style="primary")
         self.train_button.on_click(lambda _button: self._redraw())
         self.message = widgets.HTML()
+        self.summary = widgets.HTML()
         self.output = widgets.Output()
 
     @staticmethod
@@ -462,12 +478,19 @@ class HeadExplorer:
         return settings, " ".join(messages)
 
     def train(
-        self, hidden_units, dropout, learning_rate, epochs, time_budget: float | None = None
+        self,
+        hidden_units,
+        dropout,
+        learning_rate,
+        epochs,
+        standardise: bool = False,
+        time_budget: float | None = None,
     ) -> dict:
-        """Train a fresh head; return the settings, the accuracies, the history and the time.
+        """Train a fresh head; return the settings, accuracies, dead units, history and time.
 
-        With ``time_budget`` (seconds), training stops after the epoch that
-        would make the next one end too late; ``epochs_run`` says how many ran.
+        With ``time_budget`` (seconds, counted from the call), training stops
+        after the epoch that would make the next one end too late;
+        ``epochs_run`` says how many ran.
         """
         import time
 
@@ -477,11 +500,15 @@ class HeadExplorer:
 
         start = time.perf_counter()
         settings, message = self.check(hidden_units, dropout, learning_rate, epochs)
+        if not isinstance(standardise, (bool, np.bool_)):
+            raise ValueError(f"standardise must be True or False, got {standardise!r}")
+        settings["standardise"] = bool(standardise)
+        x_train, x_val = (
+            self._standardised if standardise else (self.train_features, self.val_features)
+        )
         training.seed_everything(self.seed)
         head = models.seed_head(
-            self.train_features.shape[1:],
-            hidden_units=settings["hidden_units"],
-            dropout=settings["dropout"],
+            x_train.shape[1:], hidden_units=settings["hidden_units"], dropout=settings["dropout"]
         )
         head.compile(
             optimizer=keras.optimizers.Adam(settings["learning_rate"]),
@@ -506,11 +533,11 @@ class HeadExplorer:
                 )
             )
         history = head.fit(
-            self.train_features,
+            x_train,
             self.train_labels,
             epochs=settings["epochs"],
             batch_size=self.batch_size,
-            validation_data=(self.val_features, self.val_labels),
+            validation_data=(x_val, self.val_labels),
             callbacks=callbacks,
             verbose=0,
         ).history
@@ -518,7 +545,7 @@ class HeadExplorer:
         if epochs_run < settings["epochs"]:
             stop = (
                 f"Stopped after {epochs_run} of {settings['epochs']} epochs "
-                f"to answer within {time_budget:g} s."
+                f"to answer within {self.time_budget:g} s."
             )
             message = f"{message} {stop}".strip()
         return {
@@ -527,24 +554,36 @@ class HeadExplorer:
             "train_accuracy": float(history["accuracy"][-1]),
             "val_accuracy": float(history["val_accuracy"][-1]),
             "best_val_accuracy": float(max(history["val_accuracy"])),
+            "dead_share": dead_unit_share(head, x_val),
             "history": {key: [float(v) for v in values] for key, values in history.items()},
             "seconds": time.perf_counter() - start,
             "message": message,
         }
 
-    def show(self, hidden_units, dropout, learning_rate, epochs) -> plt.Figure:
+    def show(self, hidden_units, dropout, learning_rate, epochs, standardise=False) -> plt.Figure:
         """Train within the time budget and draw training and validation accuracy per epoch."""
-        self.result = self.train(
-            hidden_units, dropout, learning_rate, epochs, time_budget=self.time_budget
+        self.result = r = self.train(
+            hidden_units,
+            dropout,
+            learning_rate,
+            epochs,
+            standardise=standardise,
+            time_budget=self.time_budget - self.DRAW_SECONDS,
         )
-        self.message.value = self.result["message"]
-        r = self.result
+        self.message.value = r["message"]
+        self.summary.value = (
+            f"Validation accuracy {r['val_accuracy']:.3f} after {r['epochs_run']} epochs "
+            f"(best {r['best_val_accuracy']:.3f}); {r['dead_share']:.0%} of the "
+            f"{r['hidden_units']} hidden units are dead (never active on a validation "
+            f"image); {r['seconds']:.1f} s."
+        )
+        features = "standardised" if r["standardise"] else "raw"
         return plots.accuracy_curves(
             r["history"],
             title=(
-                f"{r['hidden_units']} units, dropout {r['dropout']:.2f}, learning rate "
-                f"{r['learning_rate']:.1e}: validation accuracy {r['val_accuracy']:.3f} "
-                f"after {r['epochs_run']} epochs ({r['seconds']:.1f} s)"
+                f"{features} features, {r['hidden_units']} units, dropout {r['dropout']:.2f}, "
+                f"learning rate {r['learning_rate']:.1e}: validation accuracy "
+                f"{r['val_accuracy']:.3f} after {r['epochs_run']} epochs"
             ),
         )
 
@@ -556,6 +595,7 @@ class HeadExplorer:
                 self.dropout_slider.value,
                 self.rate_slider.value,
                 self.epochs_slider.value,
+                self.standardise_box.value,
             )
             display(figure)
             plt.close(figure)
@@ -566,8 +606,23 @@ class HeadExplorer:
             [
                 widgets.HBox([self.units_dropdown, self.dropout_slider]),
                 widgets.HBox([self.rate_slider, self.epochs_slider]),
-                self.train_button,
+                widgets.HBox([self.standardise_box, self.train_button]),
             ]
         )
-        display(widgets.VBox([controls, self.message, self.output]))
+        display(widgets.VBox([controls, self.message, self.summary, self.output]))
         self._redraw()
+
+
+def dead_unit_share(head, inputs: np.ndarray) -> float:
+    """Share of the first dense layer's ReLU units that output zero for every one of ``inputs``.
+
+    ``head`` is a seed head (Flatten -> Dense(relu) -> ...). A dead unit passes
+    no gradient, so it no longer learns. Introduced in chapter 04.
+    """
+    dense = next(layer for layer in head.layers if hasattr(layer, "kernel"))
+    kernel, bias = (np.asarray(w) for w in dense.get_weights())
+    flat = np.asarray(inputs, dtype=np.float32).reshape(len(inputs), -1)
+    alive = np.zeros(kernel.shape[1], dtype=bool)
+    for begin in range(0, len(flat), 256):  # in chunks, to keep memory small
+        alive |= ((flat[begin : begin + 256] @ kernel + bias) > 0).any(axis=0)
+    return float(1.0 - alive.mean())

@@ -1,0 +1,549 @@
+"""Look inside a network: filters, feature maps, per-block tables, receptive fields.
+
+Everything here *measures* a model that already exists. The only training is
+that of a linear probe (a measuring instrument: how much a linear classifier
+can read from frozen features) and the timed steps of ``freeze_depth_costs``.
+Chapter 01 uses the filters, feature maps and the features of several blocks
+at once; chapter 03 uses the layer and block tables, the receptive field, the
+size of VGG16's classifier top and the cost of each freeze depth.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from io import BytesIO
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from utils import data, features, models
+from utils.assets import atomic_write_bytes, cache_dir
+
+# The 13 convolution layers of VGG16, in order (Keras's names).
+VGG16_CONV_LAYERS = tuple(
+    f"block{block}_conv{conv}"
+    for block, n_conv in zip(range(1, 6), (2, 2, 3, 3, 3), strict=True)
+    for conv in range(1, n_conv + 1)
+)
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def first_layer_filters(base: keras.Model, layer: str = "block1_conv1") -> np.ndarray:
+    """The first convolution's filters as (n_filters, height, width, 3) in **RGB** order.
+
+    Keras stores a kernel as (height, width, in_channels, filters), and VGG16's
+    input channels are in BGR order (see ``preprocess_input``, chapter 03), so
+    the channels are reversed here to show each filter in the colours it
+    responds to. Introduced in chapter 01.
+    """
+    kernel = np.asarray(base.get_layer(layer).get_weights()[0])
+    if kernel.ndim != 4 or kernel.shape[2] != 3:
+        raise ValueError(f"{layer} does not read a 3-channel image (kernel {kernel.shape}).")
+    return np.transpose(kernel[:, :, ::-1, :], (3, 0, 1, 2))
+
+
+def grey_visible_share(filters: np.ndarray) -> np.ndarray:
+    """For each RGB filter, the share of its weight energy a grey image can excite.
+
+    A grey pixel has R = G = B, so a filter sees it only through the sum of its
+    three colour planes. The share is ``|sum_c W_c|^2 / (3 * sum_c |W_c|^2)``:
+    1 for a filter with identical colour planes, 0 for a pure colour-opponent
+    one (red minus green). ``filters`` is (n, height, width, 3). Introduced in
+    chapter 01 (an exercise).
+    """
+    filters = np.asarray(filters, dtype=np.float64)
+    if filters.ndim != 4 or filters.shape[-1] != 3:
+        raise ValueError(f"filters must be (n, height, width, 3), got {filters.shape}.")
+    grey = (filters.sum(axis=-1) ** 2).sum(axis=(1, 2))
+    energy = 3.0 * (filters**2).sum(axis=(1, 2, 3))
+    return grey / np.maximum(energy, np.finfo(float).tiny)
+
+
+# --------------------------------------------------------------------------- feature maps
+
+
+def activation_model(base: keras.Model, layer_names: Sequence[str]) -> keras.Model:
+    """A model with the same input as ``base`` that returns the named layers' outputs.
+
+    Outputs come as a dict ``{layer name: array}``. Introduced in chapter 01.
+    """
+    names = list(layer_names)
+    if not names:
+        raise ValueError("layer_names is empty.")
+    known = {layer.name for layer in base.layers}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"{base.name} has no layer(s) {unknown}.")
+    outputs = {name: base.get_layer(name).output for name in names}
+    return keras.Model(base.input, outputs, name=f"{base.name}_activations")
+
+
+def feature_maps(
+    model: keras.Model, images: np.ndarray, image_size: int, preprocess: bool = True
+) -> dict[str, np.ndarray]:
+    """Run a few 28x28 grey ``images`` through an :func:`activation_model`.
+
+    The images are prepared exactly as for training (resized, repeated to RGB
+    and, with ``preprocess=True``, VGG16-preprocessed). Returns ``{layer name:
+    (N, height, width, channels)}``. Introduced in chapter 01.
+    """
+    data.check_images(images)
+    batch = data.to_rgb(images, image_size)
+    if preprocess:
+        batch = keras.applications.vgg16.preprocess_input(batch)
+    outputs = model(batch, training=False)
+    if not isinstance(outputs, Mapping):
+        raise ValueError("model must return a dict of layer outputs: use activation_model.")
+    return {name: keras.ops.convert_to_numpy(value) for name, value in outputs.items()}
+
+
+def strongest_channels(maps: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` channels of one image's maps (H, W, C) with the largest mean.
+
+    Ties keep the lower index first. Introduced in chapter 01.
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (height, width, channels) for one image, got {maps.shape}.")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}.")
+    means = maps.mean(axis=(0, 1))
+    return np.argsort(-means, kind="stable")[: min(k, len(means))]
+
+
+def edge_correlation(maps: np.ndarray, images: np.ndarray) -> float:
+    """Mean correlation between feature maps and the edge strength of their input images.
+
+    ``maps`` is (N, height, width, channels) for the 28x28 grey ``images`` (N of
+    them). The edge strength is the gradient magnitude of each image, resized
+    to the maps' size. Channels that are constant for an image are skipped. An
+    edge detector scores well above 0, a blurred copy of the image near 0.
+    Introduced in chapter 01.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    data.check_images(images)
+    if maps.ndim != 4 or len(maps) != len(images):
+        raise ValueError(f"maps must be (N, height, width, channels) for {len(images)} images.")
+    height, width = maps.shape[1:3]
+    grey = images[..., np.newaxis].astype(np.float32)
+    grey = keras.ops.convert_to_numpy(keras.ops.image.resize(grey, (height, width)))[..., 0]
+    rows, cols = np.gradient(grey.astype(np.float64), axis=(1, 2))
+    edges = np.hypot(rows, cols).reshape(len(images), -1)
+    flat = maps.reshape(len(images), height * width, -1)
+    scores = []
+    for edge, image_maps in zip(edges, flat, strict=True):
+        keep = image_maps.std(axis=0) > 0
+        if edge.std() == 0 or not keep.any():
+            continue
+        centred_maps = image_maps[:, keep] - image_maps[:, keep].mean(axis=0)
+        centred_edge = edge - edge.mean()
+        corr = centred_edge @ centred_maps
+        corr /= np.linalg.norm(centred_edge) * np.linalg.norm(centred_maps, axis=0)
+        scores.append(corr)
+    if not scores:
+        raise ValueError("every map is constant: no correlation to measure.")
+    return float(np.concatenate(scores).mean())
+
+
+def neighbour_correlation(filters: np.ndarray) -> np.ndarray:
+    """For each filter (n, height, width, channels), the correlation of neighbouring weights.
+
+    Pairs of horizontally and vertically adjacent weights in the same channel
+    are correlated: smooth filters (blobs, gradients) score near 1, random
+    noise near 0. Introduced in chapter 01.
+    """
+    filters = np.asarray(filters, dtype=np.float64)
+    if filters.ndim != 4 or min(filters.shape[1:3]) < 2:
+        raise ValueError(f"filters must be (n, height >= 2, width >= 2, c), got {filters.shape}.")
+    scores = []
+    for kernel in filters:
+        first = np.concatenate([kernel[:, :-1].ravel(), kernel[:-1, :].ravel()])
+        second = np.concatenate([kernel[:, 1:].ravel(), kernel[1:, :].ravel()])
+        scores.append(np.corrcoef(first, second)[0, 1])
+    return np.asarray(scores)
+
+
+# --------------------------------------------------------------------------- several blocks
+
+
+def cut_model(base: keras.Model, block: str) -> keras.Model:
+    """The part of a VGG16 base up to ``{block}_pool``, as ``weights.load_vgg16`` cuts it.
+
+    Introduced in chapter 01.
+    """
+    if block not in models.VGG16_BLOCKS:
+        raise ValueError(f"block must be one of {models.VGG16_BLOCKS}, got {block!r}.")
+    output = base.get_layer(f"{block}_pool").output
+    return keras.Model(base.inputs, output, name=f"vgg16_{block}")
+
+
+def _cache_path(model: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> Path:
+    """Where ``features.extract_features(model, images, ...)`` keeps its result."""
+    key = features._fingerprint(model, images, image_size, preprocess)
+    return cache_dir() / "features" / f"{key}.npy"
+
+
+def _load_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    if not path.exists():
+        return None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        print(f"Cached features {path.name} are damaged; computing them again.")
+        return None
+    if cached.shape != shape:
+        print(f"Cached features {path.name} have the wrong shape; computing them again.")
+        return None
+    return cached
+
+
+def extract_block_features(
+    base: keras.Model,
+    images: np.ndarray,
+    image_size: int,
+    blocks: Iterable[str] = ("block3", "block4", "block5"),
+    batch_size: int = 128,
+    preprocess: bool = True,
+    use_cache: bool = True,
+) -> dict[str, np.ndarray]:
+    """Features after several blocks of a VGG16 base, from **one** pass over the images.
+
+    Returns ``{block: (N, height, width, channels)}``. Each result is cached
+    under the same key that ``features.extract_features`` uses for the base cut
+    at that block, so the two functions share their cache. Only the blocks
+    missing from the cache are computed. Introduced in chapter 01.
+    """
+    data.check_images(images)
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("blocks is empty.")
+    if tuple(base.input_shape[1:3]) != (image_size, image_size):
+        raise ValueError(
+            f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
+        )
+    cuts = {block: cut_model(base, block) for block in blocks}
+    result: dict[str, np.ndarray] = {}
+    missing = []
+    for block, cut in cuts.items():
+        shape = (len(images), *cut.output_shape[1:])
+        cached = (
+            _load_cached(_cache_path(cut, images, image_size, preprocess), shape)
+            if use_cache
+            else None
+        )
+        if cached is None:
+            missing.append(block)
+        else:
+            result[block] = cached
+    if missing:
+        multi = keras.Model(base.inputs, [cuts[block].output for block in missing])
+        dataset = data.make_dataset(
+            images, image_size=image_size, batch_size=batch_size, preprocess=preprocess
+        )
+        outputs = multi.predict(dataset, verbose=0)
+        if len(missing) == 1:
+            outputs = [outputs]
+        for block, output in zip(missing, outputs, strict=True):
+            result[block] = np.asarray(output, dtype=np.float32)
+            if use_cache:
+                buffer = BytesIO()
+                np.save(buffer, result[block], allow_pickle=False)
+                path = _cache_path(cuts[block], images, image_size, preprocess)
+                atomic_write_bytes(path, buffer.getvalue())
+    return {block: result[block] for block in blocks}
+
+
+def linear_probe(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    epochs: int = 30,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> tuple[float, keras.Model]:
+    """Train ``models.linear_head`` on frozen features; return its test accuracy and itself.
+
+    The same recipe as chapter 00's probe (standardised features, one softmax
+    layer, Adam), seeded, with one log line at the end. Introduced in chapter 01.
+    """
+    from utils import training
+
+    training.seed_everything(seed)
+    probe = models.linear_head(train_features)
+    probe.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    training.fit(
+        probe, train_features, train_labels, epochs=epochs, batch_size=batch_size, log_every=epochs
+    )
+    return training.accuracy(probe, test_features, test_labels), probe
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _shape(layer: keras.layers.Layer) -> tuple:
+    return tuple(layer.output.shape[1:])
+
+
+def multiply_adds(layer: keras.layers.Layer) -> int:
+    """Multiply-add operations a Conv2D or Dense layer performs for one input (others: 0).
+
+    A convolution does one multiply-add per output position, kernel weight and
+    input-output channel pair: ``height * width * k * k * c_in * c_out``.
+    Biases and activations are left out. Introduced in chapter 03.
+    """
+    if isinstance(layer, keras.layers.Conv2D):
+        kernel = layer.kernel.shape  # (k_h, k_w, c_in, c_out)
+        return int(np.prod(layer.output.shape[1:3]) * np.prod(kernel))
+    if isinstance(layer, keras.layers.Dense):
+        return int(np.prod(layer.kernel.shape))
+    return 0
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """One row per layer: name, block, kind, output shape, parameters, multiply-adds.
+
+    The output shape leaves out the batch dimension. Introduced in chapter 03.
+    """
+    rows = []
+    for layer in model.layers:
+        rows.append(
+            {
+                "layer": layer.name,
+                "block": models.block_of(layer) or "-",
+                "kind": type(layer).__name__,
+                "output shape": _shape(layer),
+                "parameters": int(layer.count_params()),
+                "multiply-adds": multiply_adds(layer),
+            }
+        )
+    return rows
+
+
+def block_table(model: keras.Model) -> list[dict]:
+    """One row per VGG16 block: convolutions, parameters, multiply-adds, output shape.
+
+    The output shape is that of the block's last layer (its pooling layer).
+    Layers outside the five blocks (the input, a classifier top) are left out.
+    Introduced in chapter 03.
+    """
+    rows: dict[str, dict] = {}
+    for layer in model.layers:
+        block = models.block_of(layer)
+        if block is None:
+            continue
+        row = rows.setdefault(
+            block,
+            {"block": block, "convolutions": 0, "parameters": 0, "multiply-adds": 0},
+        )
+        row["convolutions"] += isinstance(layer, keras.layers.Conv2D)
+        row["parameters"] += int(layer.count_params())
+        row["multiply-adds"] += multiply_adds(layer)
+        row["output shape"] = _shape(layer)
+    return list(rows.values())
+
+
+def format_table(
+    rows: Sequence[Mapping],
+    columns: Sequence[str] | None = None,
+    decimals: Mapping[str, int] | None = None,
+) -> str:
+    """A plain-text table of ``rows`` (dicts), numbers right-aligned with thousands separators.
+
+    Floats get 2 decimals below 10, 1 below 100 and none above, unless
+    ``decimals`` names a column's number of decimals. Introduced in chapter 03.
+    """
+    if not rows:
+        raise ValueError("format_table needs at least one row.")
+    columns = list(columns or rows[0].keys())
+    decimals = dict(decimals or {})
+
+    def text(value, column):
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, (int, np.integer)):
+            return f"{int(value):,}"
+        if isinstance(value, (float, np.floating)):
+            size = abs(float(value))
+            places = decimals.get(column, 2 if size < 10 else 1 if size < 100 else 0)
+            return f"{float(value):,.{places}f}"
+        if isinstance(value, tuple):
+            return " x ".join(str(v) for v in value)
+        return str(value)
+
+    cells = [[text(row[column], column) for column in columns] for row in rows]
+    numeric = [
+        all(isinstance(row[column], (int, float, np.number)) for row in rows) for column in columns
+    ]
+    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(columns), rule, *(line(values) for values in cells)])
+
+
+# --------------------------------------------------------------------------- receptive field
+
+
+def receptive_field_growth(specs: Iterable[tuple[str, int, int]]) -> list[dict]:
+    """Receptive field after each layer of a chain of convolutions and poolings.
+
+    ``specs`` lists ``(name, kernel size, stride)``. A unit's receptive field
+    is the square of input pixels that can change it. Each layer widens it by
+    ``(kernel - 1) * jump`` pixels, where the *jump* is the product of the
+    strides before it (the input-pixel distance between neighbouring units).
+    Returns rows with ``layer``, ``kernel``, ``stride``, ``jump`` (after the
+    layer) and ``receptive field``. Introduced in chapter 03.
+    """
+    size, jump, rows = 1, 1, []
+    for name, kernel, stride in specs:
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"{name}: kernel and stride must be positive, got {kernel}, {stride}.")
+        size += (kernel - 1) * jump
+        jump *= stride
+        row = {"layer": name, "kernel": kernel, "stride": stride, "jump": jump}
+        rows.append({**row, "receptive field": size})
+    return rows
+
+
+def _square(value, name: str, what: str) -> int:
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(set(values)) != 1:
+        raise ValueError(f"{name}: only square {what} are supported, got {values}.")
+    return int(values[0])
+
+
+def layer_specs(model: keras.Model) -> list[tuple[str, int, int]]:
+    """``(name, kernel size, stride)`` of each convolution and pooling layer of ``model``.
+
+    Dilated convolutions count with their effective kernel size. Layers that do
+    not move or mix pixels (activations, normalisation) are skipped; the list
+    stops at the first layer that leaves the image grid (Flatten, Dense, global
+    pooling). Introduced in chapter 03.
+    """
+    specs = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = _square(layer.kernel_size, layer.name, "kernels")
+            dilation = _square(layer.dilation_rate, layer.name, "dilations")
+            stride = _square(layer.strides, layer.name, "strides")
+            specs.append((layer.name, dilation * (kernel - 1) + 1, stride))
+        elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+            kernel = _square(layer.pool_size, layer.name, "pools")
+            stride = _square(layer.strides, layer.name, "strides")
+            specs.append((layer.name, kernel, stride))
+        elif len(layer.output.shape) != 4:
+            break
+    return specs
+
+
+def receptive_fields(model: keras.Model) -> list[dict]:
+    """:func:`receptive_field_growth` for the layers of a Keras model (chapter 03)."""
+    return receptive_field_growth(layer_specs(model))
+
+
+# --------------------------------------------------------------------------- the top
+
+
+def dense_parameters(n_inputs: int, n_units: int) -> int:
+    """Parameters of a Dense layer: one weight per input and unit, plus one bias per unit.
+
+    Introduced in chapter 03.
+    """
+    if n_inputs < 1 or n_units < 1:
+        raise ValueError(f"n_inputs and n_units must be positive, got {n_inputs}, {n_units}.")
+    return n_inputs * n_units + n_units
+
+
+def vgg16_top_parameters(image_size: int = 224, n_classes: int = 1000, hidden: int = 4096) -> dict:
+    """Parameters of VGG16's classifier top (Flatten, fc1, fc2, predictions) by layer.
+
+    The five poolings halve the image five times (rounding down), and the top
+    flattens the last 512 feature maps, so fc1's size depends on the input size
+    while the convolution base's does not. Introduced in chapter 03.
+    """
+    if image_size < 32:
+        raise ValueError(f"VGG16 needs images of at least 32x32, got {image_size}.")
+    side = image_size
+    for _ in range(5):
+        side //= 2
+    flat = side * side * 512
+    return {
+        "fc1": dense_parameters(flat, hidden),
+        "fc2": dense_parameters(hidden, hidden),
+        "predictions": dense_parameters(hidden, n_classes),
+    }
+
+
+# --------------------------------------------------------------------------- freeze depth
+
+
+def freeze_depth_costs(
+    base: keras.Model,
+    model: keras.Model,
+    batches: Sequence[tuple[np.ndarray, np.ndarray]],
+    epoch_size: int,
+    optimizer=lambda: keras.optimizers.SGD(1e-3),
+    loss: str = "sparse_categorical_crossentropy",
+) -> list[dict]:
+    """Measure, for 0 to 5 frozen blocks, the parameters that train and the cost per epoch.
+
+    ``model`` contains ``base`` (for example ``models.transfer_model(base)``).
+    For each freeze depth the lower blocks are frozen with
+    ``models.set_trainable_blocks``, the model is compiled again (by default
+    with plain SGD, which keeps no state per parameter, so the measurement
+    needs little memory), one training step runs to warm up (it includes
+    tracing the graph), and then one step per batch in ``batches`` is timed.
+    The fastest step counts, since other programs on the machine can only
+    slow a step down; the cost per epoch is its time per image times
+    ``epoch_size``.
+    **The model's weights change** (it trains on the batches): use a
+    throw-away model. Returns one row per depth.
+    Introduced in chapter 03.
+    """
+    if not batches:
+        raise ValueError("batches is empty.")
+    if epoch_size < 1:
+        raise ValueError(f"epoch_size must be positive, got {epoch_size}.")
+    n_blocks = len(models.VGG16_BLOCKS)
+    rows = []
+    for n_frozen in range(n_blocks + 1):
+        models.set_trainable_blocks(base, n_blocks - n_frozen)
+        counts = models.parameter_counts(model)
+        model.compile(optimizer=optimizer(), loss=loss)
+        model.train_on_batch(*batches[0])  # warm-up: traces the training step
+        per_image = []
+        for x, y in batches:
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            per_image.append((time.perf_counter() - start) / len(x))
+        seconds_per_image = min(per_image)  # the step least disturbed by other programs
+        gc.collect()  # release the previous depth's graph before building the next
+        rows.append(
+            {
+                "frozen blocks": n_frozen,
+                "trainable": counts["trainable"],
+                "frozen": counts["frozen"],
+                "ms per image": 1000.0 * seconds_per_image,
+                "s per epoch": seconds_per_image * epoch_size,
+            }
+        )
+    models.set_trainable_blocks(base, n_blocks)
+    return rows
