@@ -8,7 +8,8 @@ memory is the largest resident set size of the kernel process, sampled every
 0.1 s with psutil. By default the feature cache starts empty (only the
 prepared VGG16 weights are reused), which is the slowest case a reader meets;
 `--warm` keeps the usual cache. Results go to benchmarks/results.json and
-benchmarks/results.md, which the instructor guide includes. This is a
+benchmarks/results.md, which the instructor guide includes; chapters not run
+this time keep their earlier row (each row records the load it ran under). This is a
 benchmark, not a test: it asserts nothing.
 """
 
@@ -102,6 +103,18 @@ def run_chapter(notebook: Path, env: dict) -> dict:
     }
 
 
+def merge_with_earlier(rows: list[dict]) -> list[dict]:
+    """Keep earlier rows for chapters not run now; order by the table of contents."""
+    earlier_file = OUT_DIR / "results.json"
+    earlier = json.loads(earlier_file.read_text())["chapters"] if earlier_file.exists() else []
+    by_chapter = {r["chapter"]: r for r in earlier} | {r["chapter"]: r for r in rows}
+    order = [p.stem for p in chapters_in_toc()]
+    return sorted(
+        by_chapter.values(),
+        key=lambda r: order.index(r["chapter"]) if r["chapter"] in order else len(order),
+    )
+
+
 def write_results(rows: list[dict], cache: str) -> None:
     """Save the rows as JSON and as a Markdown table for the instructor guide."""
     machine = {
@@ -161,7 +174,7 @@ def main() -> int:
             chapter, seconds, peak = row["chapter"], row["seconds"], row["peak_mib"]
             print(f"{chapter:<28} {seconds:>7.1f} s {peak:>6} MiB  {row['status']}", flush=True)
             rows.append(row)
-    write_results(rows, "warm" if args.warm else "cold")
+    write_results(merge_with_earlier(rows), "warm" if args.warm else "cold")
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
