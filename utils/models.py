@@ -75,6 +75,15 @@ def transfer_model(
     return keras.Model(inputs, head(base(inputs)), name=f"{base.name}_with_head")
 
 
+def leaf_layers(model: keras.Model):
+    """Every layer of ``model`` that is not itself a model, descending into nested models."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
+
+
 def block_of(layer: keras.layers.Layer) -> str | None:
     """The VGG16 block a layer belongs to ('block3'), or None for other layers."""
     prefix = layer.name.split("_")[0]

@@ -626,3 +626,131 @@ def dead_unit_share(head, inputs: np.ndarray) -> float:
     for begin in range(0, len(flat), 256):  # in chunks, to keep memory small
         alive |= ((flat[begin : begin + 256] @ kernel + bias) > 0).any(axis=0)
     return float(1.0 - alive.mean())
+
+
+class StrategyExplorer:
+    """Choose a strategy and a number of labels per class; see its measured accuracy and time.
+
+    ``table`` is the summary the chapter computed (``strategies.summarise``:
+    one row per strategy and size, with the mean and standard deviation of
+    the test accuracy over seeds and the mean training time), and ``runs``
+    are the individual runs behind it (for the figure). The panel only looks
+    results up, so it answers at once. A number of labels per class outside
+    the measured range of that strategy is clamped into it with a message; one
+    between two measured sizes snaps to the nearest measured size (on a log
+    scale, as the sizes are spaced) with a message; a number that is not whole
+    or not finite, or an unknown strategy, raises ValueError.
+    ``extraction_seconds_per_image`` (measured in the chapter) adds the one-off
+    cost of the features to the answer for the strategies that use them.
+    Introduced in chapter 07.
+    """
+
+    USES_FEATURES = ("feature extraction", "fine-tuning (top block)")
+
+    def __init__(
+        self,
+        table: Sequence[dict],
+        runs: Sequence[dict],
+        extraction_seconds_per_image: float | None = None,
+        strategy: str | None = None,
+        per_class: int | None = None,
+    ):
+        if not table:
+            raise ValueError("table is empty: pass strategies.summarise(runs)")
+        self.table = list(table)
+        self.runs = list(runs)
+        self.sizes: dict[str, list[int]] = {}
+        for row in self.table:
+            self.sizes.setdefault(row["strategy"], []).append(int(row["per_class"]))
+        self.sizes = {name: sorted(sizes) for name, sizes in self.sizes.items()}
+        self.curves: dict[str, dict[int, list[float]]] = {}
+        for run in self.runs:
+            points = self.curves.setdefault(run["strategy"], {})
+            points.setdefault(int(run["per_class"]), []).append(float(run["accuracy"]))
+        if {name: sorted(points) for name, points in self.curves.items()} != self.sizes:
+            raise ValueError("runs and table do not cover the same strategies and sizes")
+        self.extraction_seconds_per_image = extraction_seconds_per_image
+        names = list(self.sizes)
+        strategy = names[0] if strategy is None else strategy
+        per_class = self.sizes[strategy][0] if per_class is None else per_class
+        self.strategy_dropdown = widgets.Dropdown(
+            options=names, value=strategy, description="Strategy",
+            style={"description_width": "120px"}, layout=widgets.Layout(width="380px"),
+        )  # fmt: skip
+        self.labels_box = widgets.IntText(
+            value=per_class, description="Labels per class", style={"description_width": "120px"}
+        )
+        self.message = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.output = widgets.Output()
+        self.result: dict = {}
+        self.strategy_dropdown.observe(lambda _change: self._redraw(), names="value")
+        self.labels_box.observe(lambda _change: self._redraw(), names="value")
+
+    def lookup(self, strategy: str, per_class) -> dict:
+        """The measured row for ``strategy`` nearest to ``per_class``, and a message if moved."""
+        if strategy not in self.sizes:
+            raise ValueError(f"strategy must be one of {list(self.sizes)}, got {strategy!r}")
+        if isinstance(per_class, bool) or not isinstance(per_class, (int, float, np.number)):
+            raise ValueError(f"labels per class must be a whole number, got {per_class!r}")
+        if not np.isfinite(per_class) or float(per_class) != int(per_class):
+            raise ValueError(f"labels per class must be a whole number, got {per_class!r}")
+        sizes = self.sizes[strategy]
+        wanted, clamped = clamp(int(per_class), sizes[0], sizes[-1], "Labels per class")
+        wanted = int(wanted)
+        message = ""
+        if clamped:
+            message = (
+                f"{strategy} was measured from {sizes[0]} to {sizes[-1]} labels per class; "
+                f"{per_class} is out of that range, so using {wanted}."
+            )
+        nearest = min(sizes, key=lambda size: (abs(np.log(size) - np.log(wanted)), size))
+        if nearest != wanted:
+            message = (
+                f"{strategy} was measured at {', '.join(map(str, sizes))} labels per class; "
+                f"{wanted} was not measured, so showing the nearest, {nearest}."
+            )
+        row = next(
+            r for r in self.table if r["strategy"] == strategy and int(r["per_class"]) == nearest
+        )
+        return {**row, "asked": per_class, "message": message}
+
+    def show(self, strategy: str, per_class) -> plt.Figure:
+        """Look up the point: sets ``result``, ``message`` and ``summary``; returns the figure."""
+        self.result = r = self.lookup(strategy, per_class)
+        self.message.value = r["message"]
+        text = (
+            f"<b>{r['strategy']}, {r['per_class']} labels per class</b>: test accuracy "
+            f"{r['mean']:.3f} ± {r['std']:.3f} (mean ± standard deviation over {r['runs']} "
+            f"runs, from {r['min']:.3f} to {r['max']:.3f}); training took {r['seconds']:.1f} s "
+            f"per run."
+        )
+        if strategy in self.USES_FEATURES and self.extraction_seconds_per_image:
+            n_images = r["per_class"] * data.NUM_CLASSES
+            text += (
+                f" Add about {self.extraction_seconds_per_image * n_images:.1f} s, once, to "
+                f"extract the base's features of its {n_images:,} images."
+            )
+        self.summary.value = text
+        return plots.accuracy_vs_labels(
+            self.curves,
+            title="Test accuracy against labels per class (mean ± one standard deviation)",
+            highlight=(r["strategy"], r["per_class"]),
+        )
+
+    def _redraw(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            try:
+                figure = self.show(self.strategy_dropdown.value, self.labels_box.value)
+            except ValueError as error:
+                self.message.value = str(error)
+                return
+            display(figure)
+            plt.close(figure)
+
+    def display(self) -> None:
+        """Show the controls, the answer and the figure in the notebook."""
+        controls = widgets.HBox([self.strategy_dropdown, self.labels_box])
+        display(widgets.VBox([controls, self.message, self.summary, self.output]))
+        self._redraw()

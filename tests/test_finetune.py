@@ -1,0 +1,273 @@
+"""Tests of utils.finetune and the fine-tuning figures (chapters 05 and 06)."""
+
+import keras
+import matplotlib
+import numpy as np
+import pytest
+
+from utils import finetune, models, plots
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def vgg_base():
+    keras.utils.set_random_seed(0)
+    return keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+
+
+@pytest.fixture()
+def images():
+    return np.random.default_rng(0).normal(0, 50, size=(4, 32, 32, 3)).astype("float32")
+
+
+def _head(base, units=16):
+    keras.utils.set_random_seed(1)
+    return models.seed_head(base.output_shape[1:], hidden_units=units)
+
+
+# --------------------------------------------------------------------------- top_model
+
+
+def test_top_model_on_cached_features_equals_the_full_model(vgg_base, images):
+    head = _head(vgg_base)
+    inputs = keras.Input((32, 32, 3))
+    full = keras.Model(inputs, head(vgg_base(inputs)))
+    cut = keras.Model(vgg_base.inputs, vgg_base.get_layer("block3_pool").output)
+    top = finetune.top_model(vgg_base, head, after="block3_pool")
+    assert top.input_shape == (None, 4, 4, 256)
+    expected = full.predict(images, verbose=0)
+    actual = top.predict(cut.predict(images, verbose=0), verbose=0)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_top_model_shares_layers_and_freezing(vgg_base):
+    head = _head(vgg_base)
+    top = finetune.top_model(vgg_base, head, after="block3_pool")
+    assert top.get_layer("block5_conv1") is vgg_base.get_layer("block5_conv1")
+    models.set_trainable_blocks(vgg_base, 1)
+    assert finetune.trainable_blocks(top) == ["block5"]
+    block5 = sum(int(np.prod(w.shape)) for w in vgg_base.trainable_weights)
+    head_params = models.parameter_counts(head)["trainable"]
+    assert models.parameter_counts(top)["trainable"] == block5 + head_params
+    models.set_trainable_blocks(vgg_base, 0)
+    assert finetune.trainable_blocks(top) == []
+    models.set_trainable_blocks(vgg_base, 5)
+
+
+def test_base_part_runs_between_two_cuts(vgg_base, images):
+    part = finetune.base_part(vgg_base, "block3_pool", "block4_pool")
+    assert part.input_shape == (None, 4, 4, 256) and part.output_shape == (None, 2, 2, 512)
+    cut3 = keras.Model(vgg_base.inputs, vgg_base.get_layer("block3_pool").output)
+    cut4 = keras.Model(vgg_base.inputs, vgg_base.get_layer("block4_pool").output)
+    np.testing.assert_allclose(
+        part.predict(cut3.predict(images, verbose=0), verbose=0),
+        cut4.predict(images, verbose=0),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_base_part_rejects_bad_cuts(vgg_base):
+    with pytest.raises(ValueError, match="no layer"):
+        finetune.base_part(vgg_base, "block9_pool")
+    with pytest.raises(ValueError, match="must come after"):
+        finetune.base_part(vgg_base, "block4_pool", "block3_pool")
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def test_unchanged_layers_is_bit_exact(vgg_base):
+    head = _head(vgg_base)
+    top = finetune.top_model(vgg_base, head, after="block3_pool")
+    before = finetune.snapshot(top)
+    assert set(before) >= {"block4_conv1", "block5_conv3"}
+    assert all(finetune.unchanged_layers(top, before).values())
+    kernel, bias = vgg_base.get_layer("block5_conv2").get_weights()
+    vgg_base.get_layer("block5_conv2").set_weights([kernel, np.nextafter(bias, 1.0)])
+    unchanged = finetune.unchanged_layers(top, before)
+    assert not unchanged["block5_conv2"]
+    assert all(same for name, same in unchanged.items() if name != "block5_conv2")
+    vgg_base.get_layer("block5_conv2").set_weights([kernel, bias])
+
+
+def test_unchanged_layers_needs_the_same_layers(vgg_base):
+    before = finetune.snapshot(vgg_base)
+    with pytest.raises(ValueError, match="not in"):
+        finetune.unchanged_layers(_head(vgg_base), before)
+
+
+def test_restore_puts_a_snapshot_back(vgg_base):
+    before = finetune.snapshot(vgg_base)
+    kernel, bias = vgg_base.get_layer("block1_conv1").get_weights()
+    vgg_base.get_layer("block1_conv1").set_weights([kernel * 0, bias])
+    finetune.restore(vgg_base, before)
+    assert all(finetune.unchanged_layers(vgg_base, before).values())
+    with pytest.raises(ValueError, match="not in"):
+        finetune.restore(_head(vgg_base), before)
+
+
+def test_relative_change_by_block(vgg_base):
+    before = finetune.snapshot(vgg_base)
+    assert set(finetune.relative_change_by_block(vgg_base, before).values()) == {0.0}
+    originals = {}
+    for name in ("block5_conv1", "block5_conv2", "block5_conv3"):
+        layer = vgg_base.get_layer(name)
+        originals[name] = layer.get_weights()
+        layer.set_weights([w * 1.1 for w in originals[name]])
+    changes = finetune.relative_change_by_block(vgg_base, before)
+    assert changes["block5"] == pytest.approx(0.1, rel=1e-5)
+    assert changes["block1"] == changes["block4"] == 0.0
+    for name, weights in originals.items():
+        vgg_base.get_layer(name).set_weights(weights)
+
+
+# --------------------------------------------------------------------------- optimiser
+
+
+def _two_layer_model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4, name="block5_dense"),
+            keras.layers.Dense(3, activation="softmax", name="head_dense"),
+        ]
+    )
+
+
+def test_discriminative_adam_scales_the_step_per_block():
+    model = _two_layer_model()
+    optimizer = finetune.DiscriminativeAdam(learning_rate=0.1, block_factors={"block5": 0.01})
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    model.train_on_batch(x, np.arange(8) % 3)
+    steps = [np.abs(a - b).max() for a, b in zip(model.get_weights(), before, strict=True)]
+    # Adam's first step moves every weight with a gradient by about the learning rate.
+    assert steps[0] == pytest.approx(0.001, rel=0.05)  # block5 kernel: 0.1 x 0.01
+    assert steps[2] == pytest.approx(0.1, rel=0.05)  # head kernel: 0.1
+    factors = [optimizer.factor_for(v) for v in model.trainable_variables]
+    assert factors == [0.01, 0.01, 1.0, 1.0]
+
+
+def test_discriminative_adam_checks_and_config():
+    with pytest.raises(ValueError, match="unknown block"):
+        finetune.DiscriminativeAdam(block_factors={"block6": 0.1})
+    with pytest.raises(ValueError, match="positive"):
+        finetune.DiscriminativeAdam(block_factors={"block5": 0.0})
+    optimizer = finetune.DiscriminativeAdam(3e-4, {"block4": 0.01, "block5": 0.1})
+    again = finetune.DiscriminativeAdam.from_config(optimizer.get_config())
+    assert again.block_factors == {"block4": 0.01, "block5": 0.1}
+    assert float(again.learning_rate) == pytest.approx(3e-4)
+
+
+def _train_twice(optimizer_for_second_run):
+    """Train a fresh tiny model twice from the same start; return the weights after run 2."""
+    model = _two_layer_model()
+    start = model.get_weights()
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.arange(32) % 3
+    first = keras.optimizers.Adam(0.05)
+    model.compile(first, "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    model.set_weights(start)
+    model.compile(optimizer_for_second_run(first), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    return model.get_weights()
+
+
+def test_restart_makes_an_optimiser_as_good_as_new():
+    restarted = _train_twice(lambda used: finetune.restart(used, 0.01))
+    fresh = _train_twice(lambda used: keras.optimizers.Adam(0.01))
+    for a, b in zip(restarted, fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_restart_keeps_the_learning_rate_unless_told():
+    optimizer = keras.optimizers.Adam(0.003)
+    assert float(finetune.restart(optimizer).learning_rate) == pytest.approx(0.003)
+    assert int(finetune.restart(optimizer, 0.1).iterations) == 0
+    assert float(optimizer.learning_rate) == pytest.approx(0.1)
+
+
+# --------------------------------------------------------------------------- Keras behaviour
+
+
+def test_keras_needs_compile_after_unfreezing_a_trained_model():
+    """What chapter 05 shows: without compile() the old training function is reused."""
+    model = _two_layer_model()
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = np.arange(16) % 3
+    model.get_layer("block5_dense").trainable = False
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.get_layer("block5_dense").trainable = True
+    before = finetune.snapshot(model)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert finetune.unchanged_layers(model, before)["block5_dense"]
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not finetune.unchanged_layers(model, before)["block5_dense"]
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def test_save_and_reload_predicts_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
+    model = _two_layer_model()
+    model.compile(
+        finetune.DiscriminativeAdam(1e-3, {"block5": 0.1}), "sparse_categorical_crossentropy"
+    )
+    model.train_on_batch(np.ones((4, 4), dtype="float32"), np.arange(4) % 3)  # builds the optimiser
+    path = finetune.save_model(model, "tiny")
+    assert path == tmp_path / "models" / "tiny.keras" and path.is_file()
+    again = keras.models.load_model(path)
+    x = np.ones((2, 4), dtype="float32")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert again.optimizer.block_factors == {"block5": 0.1}
+
+
+@pytest.mark.parametrize("name", ["", "../x", ".hidden", "a/b"])
+def test_model_path_rejects_odd_names(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="plain file name"):
+        finetune.model_path(name)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _history(n, start):
+    ramp = np.linspace(start, start + 0.2, n)
+    return {
+        "loss": list(1 - ramp),
+        "val_loss": list(1.1 - ramp),
+        "accuracy": list(ramp),
+        "val_accuracy": list(ramp - 0.05),
+    }
+
+
+def test_two_stage_curves_draws_both_stages():
+    fig = plots.two_stage_curves(_history(5, 0.3), _history(3, 0.6), title="t")
+    loss_ax, acc_ax = fig.axes
+    assert len(loss_ax.lines) == 3 and len(acc_ax.lines) == 3  # training, validation, boundary
+    assert len(acc_ax.lines[0].get_xdata()) == 8
+    assert acc_ax.get_ylabel() == "accuracy"
+    matplotlib.pyplot.close(fig)
+
+
+def test_two_stage_curves_rejects_empty_history():
+    with pytest.raises(ValueError, match="loss"):
+        plots.two_stage_curves({"loss": []}, _history(2, 0.1))
+
+
+def test_block_change_chart():
+    changes = {"1e-3": {"block1": 0.1, "block5": 0.3}, "1e-5": {"block1": 0.001, "block5": 0.0}}
+    fig = plots.block_change_chart(changes)
+    assert len(fig.axes[0].patches) == 4
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(ValueError):
+        plots.block_change_chart({})

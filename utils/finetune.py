@@ -1,0 +1,243 @@
+"""Fine-tuning helpers: train the top of VGG16 on cached features, and watch its weights move.
+
+When the lower blocks of VGG16 are frozen, their output for a given image never
+changes, so it can be computed once (``features.extract_features``) and the
+rest of the network (the unfrozen blocks and the head) trained on it: the same
+model, the same gradients, without the frozen blocks' forward pass in every
+epoch. :func:`top_model` builds that rest from the *same layer objects* as the
+full base, so training it trains the full model too.
+
+The other helpers measure what training did to the pretrained weights (bit for
+bit, or as a relative change per block), give the base a smaller learning rate
+than the head (:class:`DiscriminativeAdam`), and save and reload a model in
+the cache folder. Introduced in chapter 05, used again in chapter 06.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from utils.assets import cache_dir
+from utils.models import VGG16_BLOCKS, block_of, leaf_layers
+
+
+def _layer_index(base: keras.Model, name: str) -> int:
+    names = [layer.name for layer in base.layers]
+    if name not in names:
+        raise ValueError(f"{base.name} has no layer {name!r}; its layers are {names}")
+    return names.index(name)
+
+
+def base_part(
+    base: keras.Model, after: str = "block3_pool", until: str | None = None
+) -> keras.Model:
+    """The layers of ``base`` after layer ``after`` up to and including ``until``.
+
+    The returned model takes the output of ``after`` (for example cached
+    block3 features) as input and shares its layers, and so its weights, with
+    ``base``. ``until=None`` runs to the end of the base. Introduced in chapter 05.
+    """
+    start = _layer_index(base, after)
+    stop = len(base.layers) - 1 if until is None else _layer_index(base, until)
+    if stop <= start:
+        raise ValueError(f"{until!r} must come after {after!r} in {base.name}")
+    inputs = keras.Input(shape=base.layers[start].output.shape[1:], name=f"{after}_features")
+    x = inputs
+    for layer in base.layers[start + 1 : stop + 1]:
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{base.name}_after_{after}")
+
+
+def top_model(base: keras.Model, head: keras.Model, after: str = "block3_pool") -> keras.Model:
+    """The rest of ``base`` after layer ``after``, followed by ``head``, as one model.
+
+    It runs on cached features of layer ``after`` instead of images. Layers are
+    shared with ``base`` and ``head``: ``models.set_trainable_blocks(base, n)``
+    freezes them here too, and training this model changes the full model's
+    weights. With every block up to ``after`` frozen, it is the same model as
+    base + head, only cheaper to train. Introduced in chapter 05.
+    """
+    part = base_part(base, after)
+    outputs = head(part.output)
+    return keras.Model(part.input, outputs, name=f"top_after_{after}")
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def snapshot(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    """A copy of every layer's weights, by layer name: the "before" picture.
+
+    Nested models (the base inside a full model) are walked through. Introduced
+    in chapter 05.
+    """
+    saved = {}
+    for layer in leaf_layers(model):
+        if not layer.weights:
+            continue
+        saved[layer.name] = [np.array(w, copy=True) for w in layer.get_weights()]
+    return saved
+
+
+def restore(model: keras.Model, saved: dict[str, list[np.ndarray]]) -> None:
+    """Put the weights of a :func:`snapshot` back into the layers of ``model`` it names.
+
+    Introduced in chapter 06.
+    """
+    layers = {layer.name: layer for layer in leaf_layers(model)}
+    missing = sorted(set(saved) - set(layers))
+    if missing:
+        raise ValueError(f"layers {missing} of the snapshot are not in {model.name}")
+    for name, weights in saved.items():
+        layers[name].set_weights(weights)
+
+
+def _current(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    return snapshot(model)
+
+
+def unchanged_layers(model: keras.Model, before: dict[str, list[np.ndarray]]) -> dict[str, bool]:
+    """For each layer in ``before``: are its weights now bit-identical to the snapshot?
+
+    Introduced in chapter 05.
+    """
+    now = _current(model)
+    missing = sorted(set(before) - set(now))
+    if missing:
+        raise ValueError(f"layers {missing} of the snapshot are not in {model.name}")
+    return {
+        name: all(np.array_equal(a, b) for a, b in zip(now[name], weights, strict=True))
+        for name, weights in before.items()
+    }
+
+
+def relative_change_by_block(
+    model: keras.Model, before: dict[str, list[np.ndarray]]
+) -> dict[str, float]:
+    """How far each VGG16 block's weights moved: ||W - W0|| / ||W0|| over the whole block.
+
+    ``W0`` are the weights in ``before`` (a :func:`snapshot`, for example of the
+    ImageNet base), ``W`` the current ones; kernels and biases of all the
+    block's layers count together. 0 means untouched; 1 means the change is as
+    large as the weights themselves. Introduced in chapter 06.
+    """
+    now = _current(model)
+    changes = {}
+    for block in VGG16_BLOCKS:
+        names = [name for name in before if name.split("_")[0] == block]
+        if not names:
+            continue
+        diff = sum(
+            float(np.sum((a.astype(np.float64) - b) ** 2))
+            for name in names
+            for a, b in zip(now[name], before[name], strict=True)
+        )
+        norm = sum(float(np.sum(b.astype(np.float64) ** 2)) for name in names for b in before[name])
+        changes[block] = float(np.sqrt(diff / norm))
+    return changes
+
+
+# --------------------------------------------------------------------------- optimiser
+
+
+def _block_of_path(path: str) -> str | None:
+    """'block5_conv1/kernel' -> 'block5'; None for variables outside VGG16's blocks."""
+    for part in path.split("/"):
+        prefix = part.split("_")[0]
+        if prefix in VGG16_BLOCKS:
+            return prefix
+    return None
+
+
+@keras.saving.register_keras_serializable(package="tlbook")
+class DiscriminativeAdam(keras.optimizers.Adam):
+    """Adam with a smaller learning rate for some VGG16 blocks than for the head.
+
+    ``block_factors`` maps a block name to a multiplier of ``learning_rate``;
+    ``{"block5": 0.1}`` trains block5 ten times more gently than the head.
+    Variables outside the named blocks (the head) use ``learning_rate`` itself.
+    Adam divides each gradient by its own running size, so scaling gradients
+    would not change its steps; scaling the learning rate per variable does.
+    Introduced in chapter 05.
+    """
+
+    def __init__(self, learning_rate=1e-4, block_factors=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        factors = dict(block_factors or {})
+        for block, factor in factors.items():
+            if block not in VGG16_BLOCKS:
+                raise ValueError(f"unknown block {block!r}; use one of {VGG16_BLOCKS}")
+            if not float(factor) > 0:
+                raise ValueError(f"the factor for {block} must be positive, got {factor}")
+        self.block_factors = {block: float(f) for block, f in factors.items()}
+        self._factor_by_key = {}
+
+    def factor_for(self, variable) -> float:
+        """The learning-rate multiplier this optimiser uses for ``variable``."""
+        return self.block_factors.get(_block_of_path(variable.path), 1.0)
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._factor_by_key = {self._var_key(v): self.factor_for(v) for v in var_list}
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._factor_by_key.get(self._var_key(variable), 1.0)
+        super().update_step(gradient, variable, learning_rate * factor)
+
+    def get_config(self):
+        config = super().get_config()
+        config["block_factors"] = dict(self.block_factors)
+        return config
+
+
+def restart(optimizer: keras.optimizers.Optimizer, learning_rate: float | None = None):
+    """Put an optimiser back in its initial state, to train again as if it were new.
+
+    Step count and per-weight state (Adam's moment estimates, SGD's momentum)
+    go back to zero, and ``learning_rate`` (if given) replaces the learning
+    rate. Reusing one optimiser for several runs over the *same* weights saves
+    allocating its state again each time (for Adam, two numbers per trained
+    weight). Works for optimisers whose state starts at zero, such as Adam and
+    SGD. Introduced in chapter 06.
+    """
+    rate = float(optimizer.learning_rate) if learning_rate is None else float(learning_rate)
+    for variable in optimizer.variables:
+        variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+    optimizer.learning_rate = rate
+    return optimizer
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def model_path(name: str) -> Path:
+    """Where chapter models are saved: ``cache_dir()/models/<name>.keras`` (chapter 06)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"model name must be a plain file name, got {name!r}")
+    folder = cache_dir() / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.keras"
+
+
+def save_model(model: keras.Model, name: str) -> Path:
+    """Save ``model`` (architecture, weights, optimiser) as one ``.keras`` file.
+
+    Returns the path; reload it with ``keras.models.load_model(path)``.
+    Introduced in chapter 06.
+    """
+    path = model_path(name)
+    model.save(path)
+    return path
+
+
+def trainable_blocks(model: keras.Model) -> list[str]:
+    """The VGG16 blocks that have at least one trainable layer in ``model`` (chapter 05)."""
+    found = []
+    for layer in leaf_layers(model):
+        block = block_of(layer)
+        if block and layer.trainable and layer.trainable_weights and block not in found:
+            found.append(block)
+    return found
