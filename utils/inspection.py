@@ -184,7 +184,7 @@ def cut_model(base: keras.Model, block: str) -> keras.Model:
 
 def _cache_path(model: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> Path:
     """Where ``features.extract_features(model, images, ...)`` keeps its result."""
-    key = features._fingerprint(model, images, image_size, preprocess)
+    key = features.cache_key(model, images, image_size, preprocess)
     return cache_dir() / "features" / f"{key}.npy"
 
 

