@@ -294,15 +294,8 @@ def _reusable(prepared: Prepared, key: tuple, template: keras.Model, learning_ra
         prepared._models[key] = template
         return template
     model.set_weights(template.get_weights())
-    _reset_optimizer(model.optimizer)
+    finetune.restart(model.optimizer)
     return model
-
-
-def _reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
-    """Zero the step count and moment estimates; keep the learning rate."""
-    for variable in optimizer.variables:
-        if variable is not getattr(optimizer, "_learning_rate", None):
-            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
 
 
 def _fit(model, x, y, epochs: int, batch_size: int) -> float:
@@ -450,7 +443,7 @@ def _fine_tune(prepared, z, y, head_epochs, settings, test_block5):
         )
         prepared._models[top_key] = top
     else:
-        _reset_optimizer(top.optimizer)
+        finetune.restart(top.optimizer)
     wall, cpu = time.perf_counter(), time.process_time()
     train_accuracy = _fit(top, z, y, settings["epochs"], settings["batch_size"])
     stage2 = (time.perf_counter() - wall, time.process_time() - cpu)
