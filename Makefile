@@ -10,10 +10,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 3
-export TF_ENABLE_ONEDNN_OPTS := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup data book site web-assets test lab bench clean
+
+# A claim of the text that no longer holds stops the tests, the website build and
+# the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
+site test bench: export TLBOOK_CHECKS := strict
 
 # The virtual environment is rebuilt only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml

@@ -158,7 +158,7 @@ def main() -> int:
     parser.add_argument("--warm", action="store_true", help="reuse the feature cache")
     args = parser.parse_args()
     notebooks = [p.resolve() for p in args.notebooks] or chapters_in_toc()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TLBOOK_CHECKS="strict")
     with tempfile.TemporaryDirectory() as cold_cache:
         if not args.warm:
             sys.path.insert(0, str(ROOT))

@@ -490,3 +490,19 @@ def test_book_split_is_disjoint_stratified_and_nested():
     assert not train_rows & {row.tobytes() for row in x_val}
     bigger = data.book_split(train_per_class=100, val_per_class=20)["train"][0]
     assert train_rows <= {row.tobytes() for row in bigger}
+
+
+def test_book_split_indices_select_the_book_split_rows():
+    (x_all, y_all), _ = data.load_fashion_mnist()
+    for seed in (0, 4):
+        index = data.book_split_indices(train_per_class=30, val_per_class=20, seed=seed)
+        split = data.book_split(train_per_class=30, val_per_class=20, seed=seed)
+        assert not set(index["train"]) & set(index["val"])
+        for name in ("train", "val"):
+            np.testing.assert_array_equal(x_all[index[name]], split[name][0])
+            np.testing.assert_array_equal(y_all[index[name]], split[name][1])
+
+
+def test_book_split_indices_reject_a_validation_set_that_leaves_nothing():
+    with pytest.raises(ValueError, match="val_per_class"):
+        data.book_split_indices(train_per_class=10, val_per_class=600)

@@ -77,7 +77,7 @@ def test_logits_model_shares_weights_and_gives_the_softmax_inputs():
 def test_logits_model_works_on_the_book_models():
     student = models.small_cnn((32, 32, 3))
     assert distill.logits_model(student).output_shape == (None, 10)
-    head = models.seed_head((4, 4, 256))
+    head = models.recipe_head((4, 4, 256))
     assert distill.logits_model(head).output_shape == (None, 10)
 
 

@@ -23,7 +23,7 @@ def images():
 
 def _head(base, units=16):
     keras.utils.set_random_seed(1)
-    return models.seed_head(base.output_shape[1:], hidden_units=units)
+    return models.recipe_head(base.output_shape[1:], hidden_units=units)
 
 
 # --------------------------------------------------------------------------- top_model

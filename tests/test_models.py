@@ -12,8 +12,8 @@ def vgg_base():
     return keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
 
 
-def test_seed_head_is_flatten_dense_dense():
-    head = models.seed_head((4, 4, 256), n_classes=10)
+def test_recipe_head_is_flatten_dense_dense():
+    head = models.recipe_head((4, 4, 256), n_classes=10)
     kinds = [type(layer).__name__ for layer in head.layers]
     assert kinds == ["Flatten", "Dense", "Dense"]
     assert head.layers[1].units == 1024 and head.layers[2].units == 10
@@ -21,8 +21,8 @@ def test_seed_head_is_flatten_dense_dense():
     assert head.output_shape == (None, 10)
 
 
-def test_seed_head_with_dropout_and_bad_values():
-    head = models.seed_head((8,), hidden_units=16, dropout=0.5)
+def test_recipe_head_with_dropout_and_bad_values():
+    head = models.recipe_head((8,), hidden_units=16, dropout=0.5)
     assert [type(layer).__name__ for layer in head.layers] == [
         "Flatten",
         "Dense",
@@ -30,9 +30,9 @@ def test_seed_head_with_dropout_and_bad_values():
         "Dense",
     ]
     with pytest.raises(ValueError, match="dropout"):
-        models.seed_head((8,), dropout=1.0)
+        models.recipe_head((8,), dropout=1.0)
     with pytest.raises(ValueError, match="hidden_units"):
-        models.seed_head((8,), hidden_units=0)
+        models.recipe_head((8,), hidden_units=0)
 
 
 def test_linear_head_standardises_features():

@@ -77,3 +77,11 @@ def test_accuracy_curves_need_accuracy():
         plots.accuracy_curves({"loss": [1.0]})
     with pytest.raises(ValueError):
         plots.accuracy_curves({"accuracy": []})
+
+
+def test_method_comparison_draws_one_row_per_method_and_checks_lengths():
+    fig = plots.method_comparison({"a": [0.8, 0.82], "b": [0.85, 0.86]}, seeds=(0, 1))
+    labels = [tick.get_text() for tick in fig.axes[0].get_yticklabels()]
+    assert labels == ["a", "b"]
+    with pytest.raises(ValueError, match="3 seeds"):
+        plots.method_comparison({"a": [0.8, 0.82]}, seeds=(0, 1, 2))

@@ -190,11 +190,11 @@ def test_standardiser_centres_scales_and_survives_constant_features():
         strategies.standardiser(train[:1])
 
 
-def test_feature_head_is_the_seed_head_with_or_without_standardising():
+def test_feature_head_is_the_recipe_head_with_or_without_standardising():
     train = np.random.default_rng(0).normal(size=(8, 2, 2, 4)).astype("float32")
     plain = strategies.feature_head(train, standardise=False)
     standardised = strategies.feature_head(train, standardise=True)
-    assert plain.count_params() == models.seed_head((2, 2, 4)).count_params()
+    assert plain.count_params() == models.recipe_head((2, 2, 4)).count_params()
     trainable = models.parameter_counts(standardised)
     assert trainable["trainable"] == plain.count_params()
     assert trainable["frozen"] == 2 * 2 * 2 * 4  # a mean and a standard deviation per feature

@@ -94,11 +94,16 @@ def test_chapter_follows_the_skeleton(notebook):
     solutions = [
         c
         for c in cells
-        if c["cell_type"] == "code"
-        and "hide-input" in c.get("metadata", {}).get("tags", [])
-        and "".join(c["source"]).startswith("# Solution")
+        if c["cell_type"] == "code" and "".join(c["source"]).startswith("# Solution")
     ]
     assert len(solutions) >= 2, f"{notebook.name} needs two executed, hidden exercise solutions"
+    # hide-cell, not hide-input: the website must hide a solution's output too.
+    shown = [
+        "".join(c["source"]).splitlines()[0]
+        for c in solutions
+        if "hide-cell" not in c.get("metadata", {}).get("tags", [])
+    ]
+    assert not shown, f"{notebook.name}: tag these solution cells hide-cell: {shown}"
     assert markdown.count("Exercise ") >= 2
 
 

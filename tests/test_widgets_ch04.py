@@ -139,7 +139,7 @@ def test_standardised_features_have_zero_mean_and_unit_spread(explorer):
 def test_dead_unit_share_by_hand():
     from utils import models
 
-    head = models.seed_head((2,), hidden_units=4)
+    head = models.recipe_head((2,), hidden_units=4)
     kernel = np.array([[1.0, -1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]], np.float32)
     bias = np.array([0.0, 0.0, -1.0, -10.0], np.float32)
     head.layers[1].set_weights([kernel, bias])

@@ -13,6 +13,7 @@ import os
 # Keras fits on arrays whose last batch is partial, and level 2 lets it through.
 # Real failures still raise Python exceptions.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Without this TensorFlow prints an "oneDNN custom operations are on" banner in
-# every process; measured on the 2-core CPU, VGG16 runs equally fast either way.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# oneDNN stays on (TensorFlow's default): on a 2-core AVX-512 CPU it trains VGG16
+# about 3 times faster than with TF_ENABLE_ONEDNN_OPTS=0 and, with op determinism
+# (training.seed_everything), two seeded runs still give identical weights.
+# TensorFlow prints a one-line "oneDNN custom operations are on" notice to stderr.

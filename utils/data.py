@@ -389,6 +389,25 @@ def train_val_split(x: np.ndarray, y: np.ndarray, val_per_class: int, seed: int 
     return (x[~is_val], y[~is_val]), (x[is_val], y[is_val])
 
 
+def book_split_indices(train_per_class: int = 500, val_per_class: int = 100, seed: int = 0):
+    """Rows of the bundled training images in :func:`book_split`'s train and validation sets.
+
+    Returns ``{"train": index, "val": index}``, sorted arrays into the bundled
+    training images, so that features computed once for all of them can be
+    split for any seed without being computed again. Introduced in chapter 05.
+    """
+    (_, y_all), _ = load_fashion_mnist()
+    val_index = stratified_indices(y_all, val_per_class, seed)
+    counts = np.bincount(y_all, minlength=NUM_CLASSES)
+    if (counts <= val_per_class).any():
+        raise ValueError(
+            f"val_per_class={val_per_class} would leave no training images for some class."
+        )
+    rest = np.setdiff1d(np.arange(len(y_all)), val_index)
+    train_index = rest[stratified_indices(y_all[rest], train_per_class, seed)]
+    return {"train": train_index, "val": val_index}
+
+
 def book_split(train_per_class: int = 500, val_per_class: int = 100, seed: int = 0) -> dict:
     """The one train / validation / test split that chapters 04 to 07 share.
 
@@ -400,9 +419,9 @@ def book_split(train_per_class: int = 500, val_per_class: int = 100, seed: int =
     chapter 04.
     """
     (x_all, y_all), test = load_fashion_mnist()
-    rest, val = train_val_split(x_all, y_all, val_per_class, seed=seed)
-    train = stratified_sample(*rest, train_per_class, seed=seed)
-    return {"train": train, "val": val, "test": test}
+    index = book_split_indices(train_per_class, val_per_class, seed)
+    split = {name: (x_all[rows], y_all[rows]) for name, rows in index.items()}
+    return {**split, "test": test}
 
 
 # --------------------------------------------------------------------------- for VGG16

@@ -55,7 +55,7 @@ def logits_model(model: keras.Model) -> keras.Model:
     """The same classifier without its final softmax: it outputs the logits ``z``.
 
     ``model`` must end in a ``Dense`` layer with a softmax activation, as
-    ``models.seed_head`` and ``models.small_cnn`` do. The new model shares
+    ``models.recipe_head`` and ``models.small_cnn`` do. The new model shares
     every layer, and so every weight, with ``model``: training one trains the
     other. Introduced in chapter 09.
     """

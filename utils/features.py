@@ -22,8 +22,10 @@ import tensorflow as tf
 from utils import data
 from utils.assets import atomic_write_bytes, cache_dir
 
-# The oneDNN switch takes effect when TensorFlow is imported, so read it then, not later.
-ONEDNN_SETTING_AT_IMPORT = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
+# The oneDNN switch takes effect when TensorFlow is imported, so read it then, not
+# later. TensorFlow treats "0" and "false" as off and anything else (or unset) as on.
+_ONEDNN_VALUE = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
+ONEDNN_SETTING_AT_IMPORT = "off" if _ONEDNN_VALUE in ("0", "false") else "on"
 
 
 def cache_key(base: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> str:

@@ -65,6 +65,22 @@ def top_model(base: keras.Model, head: keras.Model, after: str = "block3_pool") 
     return keras.Model(part.input, outputs, name=f"top_after_{after}")
 
 
+def block_on_features(vgg, block, input_shape):
+    """One VGG16 block as a model that reads cached features.
+
+    The layers are new copies holding the block's ImageNet weights, so every
+    run starts from the same pretrained block. Introduced in chapter 05.
+    """
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for layer in vgg.layers:
+        if layer.name.startswith(f"{block}_"):
+            copy = layer.__class__.from_config(layer.get_config())
+            x = copy(x)
+            copy.set_weights(layer.get_weights())
+    return keras.Model(inputs, x, name=block)
+
+
 # --------------------------------------------------------------------------- weights
 
 

@@ -13,17 +13,19 @@ import numpy as np
 VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
 
 
-def seed_head(
+def recipe_head(
     input_shape: tuple[int, ...],
     n_classes: int = 10,
     hidden_units: int = 1024,
     dropout: float = 0.0,
     name: str = "head",
 ) -> keras.Sequential:
-    """The brief's head: Flatten -> Dense(hidden, relu) -> Dense(n, softmax).
+    """The recipe's head: Flatten -> Dense(hidden, relu) -> Dense(n, softmax).
 
-    ``dropout`` > 0 adds a Dropout layer between the two dense layers.
-    Introduced in chapter 00, explained line by line in chapter 04.
+    The head of the feature-extraction recipe that chapter 04 takes from the
+    source article (there with 1,024 hidden units and 10 classes). ``dropout``
+    > 0 adds a Dropout layer between the two dense layers. Introduced in
+    chapter 04, which explains it line by line.
     """
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -63,14 +65,40 @@ def linear_head(
     )
 
 
+def standardized_head(train_features, n_classes=10, hidden_units=1024,
+                      dropout=0.5, name="head"):
+    """Flatten -> standardise -> Dense(relu) -> Dropout -> Dense(softmax).
+
+    Each feature is standardised with its mean and variance on
+    ``train_features``. A feature that never varies on those images would be
+    divided by almost zero, so the variance is floored at 1 % of the average
+    feature's. Introduced in chapter 05.
+    """
+    flat = train_features.reshape(len(train_features), -1)
+    variance = flat.var(axis=0)
+    normalizer = keras.layers.Normalization(
+        mean=flat.mean(axis=0), variance=np.maximum(variance, 0.01 * variance.mean()))
+    return keras.Sequential(
+        [
+            keras.Input(shape=train_features.shape[1:]),
+            keras.layers.Flatten(),
+            normalizer,
+            keras.layers.Dense(hidden_units, activation="relu"),
+            keras.layers.Dropout(dropout),
+            keras.layers.Dense(n_classes, activation="softmax"),
+        ],
+        name=name,
+    )
+
+
 def transfer_model(
     base: keras.Model, n_classes: int = 10, hidden_units: int = 1024, dropout: float = 0.0
 ) -> keras.Model:
-    """Base and seed head joined into one model (the brief's recipe).
+    """Base and the recipe's head joined into one model (chapter 04's recipe).
 
-    Introduced in chapter 04.
+    Introduced in chapter 03, which times it for each freeze depth.
     """
-    head = seed_head(base.output_shape[1:], n_classes, hidden_units, dropout)
+    head = recipe_head(base.output_shape[1:], n_classes, hidden_units, dropout)
     inputs = keras.Input(shape=base.input_shape[1:])
     return keras.Model(inputs, head(base(inputs)), name=f"{base.name}_with_head")
 

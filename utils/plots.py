@@ -515,3 +515,32 @@ def accuracy_vs_labels(
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def method_comparison(
+    accuracy: Mapping[str, Sequence[float]], seeds: Sequence[int], title: str | None = None
+) -> plt.Figure:
+    """Test accuracy of several methods, one dot per seed and a bar at the mean.
+
+    ``accuracy`` maps a method's name to its accuracies, in the order of
+    ``seeds``. Introduced in chapter 05.
+    """
+    names = list(accuracy)
+    if not names:
+        raise ValueError("method_comparison needs at least one method")
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.2))
+    for row, name in enumerate(names):
+        values = np.asarray(accuracy[name], dtype=np.float64)
+        if len(values) != len(seeds):
+            raise ValueError(f"{name}: {len(values)} accuracies for {len(seeds)} seeds")
+        ax.barh(row, values.mean(), color=f"C{row}", alpha=0.35, height=0.6)
+        ax.scatter(values, np.full(len(values), row), color=f"C{row}", zorder=3, s=18)
+        ax.text(values.mean(), row + 0.36, f"mean {values.mean():.3f}", fontsize=8, ha="center")
+    ax.set_yticks(range(len(names)), names)
+    low = min(float(np.min(accuracy[name])) for name in names)
+    ax.set_xlim(max(0.0, low - 0.05), 1.0)
+    ax.set_xlabel(f"test accuracy (dots: seeds {', '.join(map(str, seeds))})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -4,9 +4,9 @@ Chapter 07 trains three kinds of model on training sets of several sizes, a
 few times each, and compares them on one test set:
 
 - ``"scratch"``: :func:`utils.models.small_cnn` trained end to end on the images;
-- ``"feature extraction"``: the seed head on cached ImageNet VGG16 features of
-  the base cut after one block (chapter 04);
-- ``"fine-tuning (top block)"``: the seed head trained first on the frozen
+- ``"feature extraction"``: the recipe's head on cached ImageNet VGG16 features
+  of the base cut after one block (chapter 04);
+- ``"fine-tuning (top block)"``: the recipe's head trained first on the frozen
   base's output, then block5 unfrozen with a small learning rate (chapter 05).
   Both stages run on cached block4 features through
   :func:`utils.finetune.top_model`: the same model as fine-tuning block5 of the
@@ -264,12 +264,12 @@ def standardiser(train_features: np.ndarray) -> Standardise:
 
 
 def feature_head(train_features: np.ndarray, standardise: bool = True, name: str = "head"):
-    """The seed head for ``train_features``, after a :func:`standardiser` when ``standardise``.
+    """The recipe's head for ``train_features``, after a :func:`standardiser` if ``standardise``.
 
     Introduced in chapter 07.
     """
     shape = train_features.shape[1:]
-    head = models.seed_head(shape, name=f"{name}_seed")
+    head = models.recipe_head(shape, name=f"{name}_seed")
     if not standardise:
         return head
     return keras.Sequential([keras.Input(shape), standardiser(train_features), head], name=name)

@@ -348,7 +348,7 @@ class FreezeDepthExplorer:
 class HeadExplorer:
     """Choose the head's hyper-parameters, train it on cached features, see how it learns.
 
-    The head is the book's seed head (Flatten -> Dense(hidden, relu) ->
+    The head is the recipe's head (Flatten -> Dense(hidden, relu) ->
     [Dropout] -> Dense(10, softmax)), trained with Adam on ``train_features``
     and validated on ``val_features`` after every epoch, on the raw features or
     on standardised ones (each feature minus its training mean, divided by its
@@ -507,7 +507,7 @@ class HeadExplorer:
             self._standardised if standardise else (self.train_features, self.val_features)
         )
         training.seed_everything(self.seed)
-        head = models.seed_head(
+        head = models.recipe_head(
             x_train.shape[1:], hidden_units=settings["hidden_units"], dropout=settings["dropout"]
         )
         head.compile(
@@ -616,8 +616,8 @@ class HeadExplorer:
 def dead_unit_share(head, inputs: np.ndarray) -> float:
     """Share of the first dense layer's ReLU units that output zero for every one of ``inputs``.
 
-    ``head`` is a seed head (Flatten -> Dense(relu) -> ...). A dead unit passes
-    no gradient, so it no longer learns. Introduced in chapter 04.
+    ``head`` is a head like the recipe's (Flatten -> Dense(relu) -> ...). A
+    dead unit passes no gradient, so it no longer learns. Introduced in chapter 04.
     """
     dense = next(layer for layer in head.layers if hasattr(layer, "kernel"))
     kernel, bias = (np.asarray(w) for w in dense.get_weights())
