@@ -76,8 +76,9 @@ def standardized_head(train_features, n_classes=10, hidden_units=1024,
     """
     flat = train_features.reshape(len(train_features), -1)
     variance = flat.var(axis=0)
-    normalizer = keras.layers.Normalization(
-        mean=flat.mean(axis=0), variance=np.maximum(variance, 0.01 * variance.mean()))
+    variance = np.maximum(variance, 0.01 * variance.mean())
+    normalizer = keras.layers.Normalization(mean=flat.mean(axis=0),
+                                            variance=variance)
     return keras.Sequential(
         [
             keras.Input(shape=train_features.shape[1:]),
