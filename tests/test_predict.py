@@ -159,6 +159,56 @@ def test_non_square_image_is_padded_with_black_and_centred(tmp_path):
     assert (pixels[:, :6] == 0).all() and (pixels[:, 22:] == 0).all()
 
 
+def test_non_square_image_is_scaled_with_its_proportions_then_centred(tmp_path):
+    tall = np.full((120, 60), 255, np.uint8)  # shrinks to 28 x 14, then 7 black columns a side
+    pixels = predict.load_image(predict.save_image(tall, tmp_path / "tall.png"))
+    assert (pixels[:, 7:21] == 255).all()
+    assert (pixels[:, :7] == 0).all() and (pixels[:, 21:] == 0).all()
+
+
+def test_thin_image_is_shrunk_before_padding_so_memory_stays_bounded(tmp_path, monkeypatch):
+    # Padding a 2000 x 100 image to a square first would allocate 2000 x 2000 pixels.
+    strip = np.full((100, 2000), 255, np.uint8)
+    path = predict.save_image(strip, tmp_path / "strip.png")
+    allocated = []
+    real_new, real_resize = Image.new, Image.Image.resize
+
+    def new(mode, size, *args, **kwargs):
+        allocated.append(size)
+        return real_new(mode, size, *args, **kwargs)
+
+    def resize(image, size, *args, **kwargs):
+        allocated.append(size)
+        return real_resize(image, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "new", new)
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    pixels = predict.load_image(path)
+    assert allocated and all(w * h <= 28 * 28 for w, h in allocated), allocated
+    assert (pixels[13] == 255).all()  # 2000 x 100 -> 28 x 1, in the middle row
+    assert (np.delete(pixels, 13, axis=0) == 0).all()
+
+
+def test_too_thin_image_is_refused_from_its_header_with_the_limit(tmp_path):
+    # 16 x 100,000 is 6 % of MAX_PIXELS, but at 28 x 28 it would be a line under a pixel
+    # wide. The data is a tiny stream, so the refusal must come before decoding.
+    (tmp_path / "thin.png").write_bytes(png_bytes_with_size(100_000, 16))
+    with pytest.raises(predict.ImageError, match="at most 28 times the shorter one") as caught:
+        predict.load_image(tmp_path / "thin.png")
+    assert "thin.png" in str(caught.value) and "100000x16" in str(caught.value)
+    (tmp_path / "edge.png").write_bytes(png_bytes_with_size(16, 16 * 28))
+    with pytest.raises(predict.ImageError, match="damaged"):  # allowed: decoding was tried
+        predict.load_image(tmp_path / "edge.png")
+
+
+@pytest.mark.parametrize("size", [0, -1, predict.MAX_SIZE + 1, 2.5, True, "28"])
+def test_output_size_is_bounded(tmp_path, size):
+    path = predict.save_image(images(1)[0], tmp_path / "x.png")
+    with pytest.raises(ValueError, match=f"from 1 to {predict.MAX_SIZE}"):
+        predict.load_image(path, size=size)
+    assert predict.load_image(path, size=np.int64(14)).shape == (14, 14)
+
+
 def test_other_output_sizes(tmp_path):
     path = predict.save_image(images(1, size=64)[0], tmp_path / "x.png")
     assert predict.load_image(path, size=32).shape == (32, 32)

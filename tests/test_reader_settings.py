@@ -30,12 +30,11 @@ READER_SETTINGS = {
         "LEARNING_RATES = (1e-3, 1e-4)\nTOP_EPOCHS = 1\nCNN_EPOCHS = 2"
     ),
     "07_choosing_a_strategy": (
-        "SEEDS = (5,)\nSIZES = (5, 10)\nFINE_TUNE_SIZES = (5,)\nSCRATCH_EPOCHS = 2\n"
-        "HEAD_EPOCHS = 2\nMIN_STEPS = 10"
+        "SEEDS = (5,)\nSIZES = (2, 5)\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"
     ),
     "09_limits_and_pitfalls": (
         "SEED = 1\nTRAIN_PER_CLASS = 20\nFEW_LABELS = (2, 5)\nDRAWS = 1\nHEAD_EPOCHS = 3\n"
-        "STUDENT_EPOCHS = 2"
+        "STUDENT_EPOCHS = 2\nSTUDENT_SEEDS = (1,)"
     ),
 }
 

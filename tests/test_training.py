@@ -1,7 +1,11 @@
-"""Tests of utils.training: determinism, the one-line epoch log, accuracy."""
+"""Tests of utils.training: determinism, the one-line epoch log, accuracy, saving models."""
+
+import os
+from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from utils import training
 
@@ -60,3 +64,140 @@ def test_accuracy_from_arrays_and_one_hot():
     y = np.array([0, 1, 1, 1])
     assert training.accuracy(model, x, y) == 0.75
     assert training.accuracy(model, x, keras.utils.to_categorical(y, 2)) == 0.75
+
+
+def _softmax_model(n_classes=3):
+    return keras.Sequential([keras.Input((n_classes,)), keras.layers.Activation("softmax")])
+
+
+def _three_quarters_right(n=200, seed=0):
+    """Scores whose argmax is the label for exactly 3/4 of the rows."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    y = x.argmax(axis=1)
+    y[: n // 4] = (y[: n // 4] + 1) % 3
+    return x, y
+
+
+def test_accuracy_on_a_dataset_that_reshuffles_every_pass():
+    import tensorflow as tf
+
+    x, y = _three_quarters_right()
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=0, reshuffle_each_iteration=True)
+        .batch(16)
+    )
+    first, second = ([int(b) for _, ys in dataset for b in ys] for _ in range(2))
+    assert first != second  # each pass is another order
+    assert training.accuracy(_softmax_model(), dataset) == 0.75
+
+
+def test_accuracy_on_a_shuffled_make_dataset():
+    from utils import data
+
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).integers(0, 256, size=(96, 28, 28), dtype=np.uint8)
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    labels = model.predict(data.make_dataset(images), verbose=0).argmax(axis=1)
+    labels[:24] = (labels[:24] + 1) % 10  # the model is right on exactly 3/4 of the images
+    shuffled = data.make_dataset(images, labels, batch_size=16, shuffle=True)
+    assert training.accuracy(model, shuffled) == 0.75
+    one_hot = data.make_dataset(images, labels, batch_size=16, shuffle=True, one_hot=True)
+    assert training.accuracy(model, one_hot) == 0.75
+
+
+def test_accuracy_takes_labels_of_shape_n_by_1_as_class_ids():
+    import tensorflow as tf
+
+    x, y = _three_quarters_right()
+    model = _softmax_model()
+    assert training.accuracy(model, x, y[:, None]) == 0.75
+    dataset = tf.data.Dataset.from_tensor_slices((x, y[:, None])).batch(32)
+    assert training.accuracy(model, dataset) == 0.75
+
+
+def test_accuracy_refuses_labels_that_do_not_fit():
+    x, y = _three_quarters_right(8)
+    model = _softmax_model()
+    with pytest.raises(ValueError, match="1 labels for 8 predictions"):
+        training.accuracy(model, x, y[:1])
+    with pytest.raises(ValueError, match="9 labels for 8 predictions"):
+        training.accuracy(model, x, np.append(y, 0))
+    with pytest.raises(ValueError, match="class ids 0 to 2"):
+        training.accuracy(model, x, y + 10)
+    with pytest.raises(ValueError, match="got shape"):
+        training.accuracy(model, x, y.reshape(2, 2, 2))
+
+
+def test_accuracy_refuses_a_dataset_without_labels_or_without_batches():
+    import tensorflow as tf
+
+    x, _ = _three_quarters_right(8)
+    with pytest.raises(ValueError, match="images only"):
+        training.accuracy(_softmax_model(), tf.data.Dataset.from_tensor_slices(x).batch(4))
+    with pytest.raises(ValueError, match="empty dataset"):
+        training.accuracy(_softmax_model(), tf.data.Dataset.from_tensor_slices((x, x)).take(0))
+
+
+# --------------------------------------------------------------------------- saving models
+
+
+class _InterruptedSave:
+    """A model whose save starts like Keras's (empties the file) and is then interrupted."""
+
+    def save(self, path):
+        Path(path).write_bytes(b"PK")  # the start of a zip archive, then Ctrl-C
+        raise KeyboardInterrupt
+
+
+def _small_model(seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+
+
+def test_save_model_writes_a_keras_file_that_loads(tmp_path):
+    model = _small_model(0)
+    path = training.save_model(model, tmp_path / "new" / "m.keras")
+    assert path == tmp_path / "new" / "m.keras"
+    for a, b in zip(keras.models.load_model(path).get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.keras"]
+
+
+def test_save_model_replaces_the_old_file_only_when_the_new_one_is_complete(tmp_path):
+    path = training.save_model(_small_model(0), tmp_path / "m.keras")
+    before = path.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        training.save_model(_InterruptedSave(), path)
+    assert path.read_bytes() == before  # the old model is intact ...
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]  # ... and no temporary file is left
+    keras.models.load_model(path)
+    newer = _small_model(1)
+    training.save_model(newer, path)
+    np.testing.assert_array_equal(
+        keras.models.load_model(path).get_weights()[0], newer.get_weights()[0]
+    )
+
+
+def test_save_model_wants_a_keras_file_name(tmp_path):
+    with pytest.raises(ValueError, match="does not end in .keras"):
+        training.save_model(_small_model(0), tmp_path / "m.h5")
+    assert not list(tmp_path.iterdir())
+
+
+def test_finetune_save_model_keeps_the_old_model_when_interrupted(tmp_path, monkeypatch):
+    from utils import finetune
+
+    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
+    path = finetune.save_model(_small_model(0), "ch06_model")
+    before = path.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        finetune.save_model(_InterruptedSave(), "ch06_model")
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["ch06_model.keras"]

@@ -7,14 +7,17 @@ message names the command that fixes it. Introduced in chapter 00.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
 FIX_COMMAND = "make data"
+CACHE_DIR_VARIABLE = "TLBOOK_CACHE_DIR"
 
 
 class AssetError(RuntimeError):
@@ -27,13 +30,44 @@ class AssetError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """Folder for downloads and converted weights (ignored by git).
+    """Folder for downloads, converted weights, features and models (ignored by git).
 
-    ``data/cache`` by default; set ``TLBOOK_CACHE_DIR`` to share one cache
-    between several clones, for example on a workshop machine.
+    ``data/cache`` by default. Set ``TLBOOK_CACHE_DIR`` to share one cache
+    between several clones, for example on a workshop machine. A leading ``~``
+    in its value is expanded, and a relative value is taken relative to the
+    repository root (the folder with the Makefile), not to the current folder,
+    so ``make data`` and the chapters in ``notebooks/`` use the same cache. The
+    folder is created if needed. An empty value, or a path that is an existing
+    file, raises ``ValueError``; a folder that cannot be created raises
+    ``OSError``; both messages name ``TLBOOK_CACHE_DIR``.
     """
-    path = Path(os.environ.get("TLBOOK_CACHE_DIR", DATA_DIR / "cache"))
-    path.mkdir(parents=True, exist_ok=True)
+    value = os.environ.get(CACHE_DIR_VARIABLE)
+    path = DATA_DIR / "cache" if value is None else _cache_dir_from(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        source = "the default" if value is None else f"from {CACHE_DIR_VARIABLE}={value!r}"
+        raise OSError(
+            error.errno,
+            f"Cannot create the cache folder {path} ({source}): {error.strerror or error}. "
+            f"Set {CACHE_DIR_VARIABLE} to a folder you can write to.",
+        ) from error
+    return path
+
+
+def _cache_dir_from(value: str) -> Path:
+    """The cache folder that ``TLBOOK_CACHE_DIR=value`` names, or a ValueError that says why not."""
+    name = CACHE_DIR_VARIABLE
+    if not value.strip():
+        raise ValueError(
+            f"{name} is set but empty. Set it to a folder, or unset it to use {DATA_DIR / 'cache'}."
+        )
+    try:
+        path = REPO_ROOT / Path(value).expanduser()  # an absolute path stays as it is
+    except RuntimeError as error:  # "~" with no home directory
+        raise ValueError(f"{name}={value!r}: cannot expand '~' ({error}).") from None
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}={value!r} is {path}, which is a file, not a folder.")
     return path
 
 
@@ -61,22 +95,39 @@ def verify_sha256(path: str | os.PathLike, expected: str, fix: str = FIX_COMMAND
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` through a temporary file and a rename.
+@contextlib.contextmanager
+def atomic_replace(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
+    """Yield a new temporary file next to ``path``; when the block ends, it replaces ``path``.
 
-    A crash or error mid-write never leaves a partial file at ``path`` and
-    never destroys the file that was there before.
+    Write the new content to the yielded path. If the ``with`` block raises
+    (an error, Ctrl-C), the temporary file is deleted and ``path`` is left as
+    it was. Otherwise the temporary file gets a new file's usual permissions
+    (0o666 less the umask) and replaces ``path`` in one step (``os.replace``),
+    so ``path`` always holds the old content or the new, never a partial file.
+    A killed process (``kill -9``) can leave the temporary ``*<suffix>`` file
+    behind, but never touches ``path``. Nothing is fsynced, so this does not
+    protect against a power cut. The folder is created if needed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=suffix) as tmp:
         tmp_path = Path(tmp.name)
     try:
-        tmp_path.write_bytes(payload)
+        yield tmp_path
         umask = os.umask(0)
         os.umask(umask)
         tmp_path.chmod(0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename.
+
+    A crash or error mid-write never leaves a partial file at ``path`` and
+    never destroys the file that was there before (see :func:`atomic_replace`).
+    """
+    with atomic_replace(path) as tmp_path:
+        tmp_path.write_bytes(payload)
+    return Path(path)

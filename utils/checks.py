@@ -94,16 +94,17 @@ def _message(claim: str, observed: str | None, changed: dict) -> str:
     return "\n".join(lines)
 
 
-def check(condition, claim: str, observed: str | None = None) -> bool:
+def check(condition, claim: str, observed: str | None = None) -> None:
     """Guard one claim of the text: raise in CI and tests, warn a reader and go on.
 
     ``claim`` says in words what the text claims; ``observed`` (optional) gives
-    the numbers that were measured. Returns whether the claim held.
+    the numbers that were measured. Returns nothing, like ``assert``, so that
+    a check at the end of a cell adds no output to the page.
     """
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError("check() needs the claim in words, for example 'fine-tuning beats ...'.")
     if bool(condition):
-        return True
+        return
     caller = inspect.currentframe().f_back
     changed = changed_settings(caller.f_globals) if caller is not None else {}
     message = _message(claim, observed, changed)
@@ -115,4 +116,3 @@ def check(condition, claim: str, observed: str | None = None) -> bool:
         display(_Notice(message))
     except ImportError:  # plain Python: print instead
         print(message)
-    return False

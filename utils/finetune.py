@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from utils import training
 from utils.assets import cache_dir
 from utils.models import VGG16_BLOCKS, block_of, leaf_layers
 
@@ -241,12 +242,12 @@ def model_path(name: str) -> Path:
 def save_model(model: keras.Model, name: str) -> Path:
     """Save ``model`` (architecture, weights, optimiser) as one ``.keras`` file.
 
-    Returns the path; reload it with ``keras.models.load_model(path)``.
+    The file is written through a temporary file and a rename
+    (``training.save_model``), so an interrupted save keeps the model saved
+    before. Returns the path; reload it with ``keras.models.load_model(path)``.
     Introduced in chapter 06.
     """
-    path = model_path(name)
-    model.save(path)
-    return path
+    return training.save_model(model, model_path(name))
 
 
 def trainable_blocks(model: keras.Model) -> list[str]:

@@ -465,17 +465,15 @@ def block_change_chart(
 def accuracy_vs_labels(
     curves: Mapping[str, Mapping[int, Sequence[float]]],
     title: str | None = None,
-    highlight: tuple[str, int] | None = None,
     ylabel: str = "test accuracy",
 ) -> plt.Figure:
     """Accuracy against labelled examples per class, one line per strategy, with error bands.
 
     ``curves`` maps a strategy to ``{examples per class: [accuracy of each run]}``
-    (``strategies.curves`` makes it). Each line joins the mean accuracies; the
+    (chapter 07 builds it from its runs). Each line joins the mean accuracies; the
     shaded band spans the mean plus and minus one standard deviation over the
     runs (``ddof=1``; none for a single run); every run is also drawn as a dot.
-    The x axis is logarithmic. ``highlight=(strategy, examples per class)``
-    rings one measured point. Introduced in chapter 07.
+    The x axis is logarithmic. Introduced in chapter 07.
     """
     if not curves:
         raise ValueError("accuracy_vs_labels needs at least one curve")
@@ -496,13 +494,6 @@ def accuracy_vs_labels(
         ax.fill_between(sizes, means - stds, means + stds, color=color, alpha=0.2, linewidth=0)
         for size, values in zip(sizes, runs, strict=True):
             ax.scatter(np.full(len(values), size), values, s=9, color=color, alpha=0.6)
-    if highlight is not None:
-        name, size = highlight
-        if name not in curves or size not in curves[name]:
-            raise ValueError(f"highlight {highlight!r} is not a measured point")
-        mean = float(np.mean(curves[name][size]))
-        ax.scatter([size], [mean], s=220, facecolors="none", edgecolors="black", linewidths=1.5,
-                   zorder=5)  # fmt: skip
     all_sizes = sorted({size for points in curves.values() for size in points})
     ax.set_xscale("log")
     ax.set_xticks(all_sizes, [str(size) for size in all_sizes])

@@ -17,9 +17,16 @@ What an image file must be, and what happens to it (:func:`load_image`):
   when the model takes grey input; transparent pixels are laid over black, the
   Fashion-MNIST background; 16-bit images are scaled to 8 bits; of an
   animated image, only the first frame counts;
-- any size and shape: a non-square image is padded with black to a square
-  (centred, so the object is not stretched), then shrunk by averaging pixel
-  areas or enlarged bilinearly to the model's input size (28 x 28 here).
+- any size and shape: the image is first scaled, keeping its proportions, so
+  that its longer side is the model's input size (28 here): shrunk by
+  averaging pixel areas or enlarged bilinearly; a non-square result is then
+  centred on a black square of that size, so the object is not stretched. The
+  longer side may be at most ``size`` times the shorter one (a thinner image
+  would shrink to a line under one pixel wide) and ``size`` at most
+  ``MAX_SIZE``; both raise ``ValueError`` (an :class:`ImageError` for the
+  file, checked from the header). So every step works on at most the image's
+  own pixels (at most ``MAX_PIXELS``) or ``size`` x ``size`` pixels, whatever
+  the image's shape.
 
 The model expects Fashion-MNIST-like pictures: a light object on a black
 background. A photograph of a shirt on a white table is a different domain,
@@ -40,6 +47,7 @@ from utils import data
 
 MIN_SIDE = 16  # pixels; smaller images are rejected
 MAX_PIXELS = 25_000_000  # width x height (5000 x 5000); larger images are rejected
+MAX_SIZE = 1024  # largest output side of load_image; bounds its output in memory
 # What keras.applications.vgg16.preprocess_input subtracts from the B, G and R channels.
 VGG16_BGR_MEANS = (103.939, 116.779, 123.68)
 
@@ -145,7 +153,7 @@ def _input_format(model) -> tuple[int, int]:
 # --------------------------------------------------------------------------- images
 
 
-def _open(path: Path, min_side: int, max_pixels: int) -> Image.Image:
+def _open(path: Path, min_side: int, max_pixels: int, size: int) -> Image.Image:
     """Open, size-check and decode an image file; clear errors for everything that can go wrong."""
     if not path.exists():
         raise FileNotFoundError(f"No such image file: {path}")
@@ -163,18 +171,10 @@ def _open(path: Path, min_side: int, max_pixels: int) -> Image.Image:
         raise ImageError(path, f"is far too large to decode safely ({error})") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(path, f"cannot be opened as an image ({error})") from None
-    width, height = image.size
-    if min(width, height) < min_side:
+    problem = _size_problem(*image.size, min_side, max_pixels, size)
+    if problem:
         image.close()
-        raise ImageError(
-            path, f"is {width}x{height} pixels; each side must be at least {min_side} pixels"
-        )
-    if width * height > max_pixels:
-        image.close()
-        raise ImageError(
-            path,
-            f"is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}",
-        )
+        raise ImageError(path, problem)
     try:
         with Image.open(path) as probe:
             probe.verify()  # the file's structure: chunks and checksums, for PNG
@@ -183,6 +183,20 @@ def _open(path: Path, min_side: int, max_pixels: int) -> Image.Image:
         image.close()
         raise ImageError(path, f"is damaged or truncated ({error})") from None
     return image
+
+
+def _size_problem(width: int, height: int, min_side: int, max_pixels: int, size: int) -> str:
+    """Why an image of this size is refused (checked from the header), or "" if it is not."""
+    if min(width, height) < min_side:
+        return f"is {width}x{height} pixels; each side must be at least {min_side} pixels"
+    if width * height > max_pixels:
+        return f"is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
+    if min(width, height) * size < max(width, height):
+        return (
+            f"is {width}x{height} pixels, too thin to shrink to {size}x{size}: the longer side "
+            f"may be at most {size} times the shorter one ({size * min(width, height):,} pixels)"
+        )
+    return ""
 
 
 def _to_mode(image: Image.Image, channels: int, path: Path) -> Image.Image:
@@ -204,18 +218,34 @@ def _to_mode(image: Image.Image, channels: int, path: Path) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
-def _square_and_resize(image: Image.Image, size: int) -> Image.Image:
+def _check_size(size) -> int:
+    """``size`` as an int, or a ValueError that states the limit ``MAX_SIZE``."""
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, (int, np.integer))
+        or not 1 <= size <= MAX_SIZE
+    ):
+        raise ValueError(f"size must be an integer from 1 to {MAX_SIZE} (pixels), not {size!r}")
+    return int(size)
+
+
+def _fit_and_pad(image: Image.Image, size: int) -> Image.Image:
+    """Scale so the longer side is ``size`` (proportions kept), then centre on a black square.
+
+    Shrinking averages pixel areas (BOX), enlarging is bilinear. Nothing larger
+    than ``image`` or than ``size`` x ``size`` is allocated.
+    """
     width, height = image.size
-    if width != height:
-        side = max(width, height)
-        square = Image.new(image.mode, (side, side), 0)
-        square.paste(image, ((side - width) // 2, (side - height) // 2))
-        image = square
-    if image.size[0] == size:
+    longer = max(width, height)
+    scaled = (round(width * size / longer), round(height * size / longer))  # >= 1: see _open
+    if scaled != image.size:
+        method = Image.Resampling.BOX if longer > size else Image.Resampling.BILINEAR
+        image = image.resize(scaled, method)
+    if scaled == (size, size):
         return image
-    shrinking = image.size[0] > size
-    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-    return image.resize((size, size), method)
+    square = Image.new(image.mode, (size, size), 0)
+    square.paste(image, ((size - scaled[0]) // 2, (size - scaled[1]) // 2))
+    return square
 
 
 def load_image(
@@ -228,16 +258,18 @@ def load_image(
     """Read one image file as uint8 pixels of shape (size, size) (grey) or (size, size, 3).
 
     Validation and conversions are listed in the module's docstring: missing
-    file -> ``FileNotFoundError``; not an image, empty, damaged, too small or too
-    large -> :class:`ImageError`. Introduced in chapter 08.
+    file -> ``FileNotFoundError``; not an image, empty, damaged, too small, too
+    large or too thin -> :class:`ImageError`; ``size`` not from 1 to
+    ``MAX_SIZE`` -> ``ValueError``. Introduced in chapter 08.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), not {channels!r}")
+    size = _check_size(size)
     path = Path(path)
-    image = _open(path, min_side, max_pixels)
+    image = _open(path, min_side, max_pixels, size)
     try:
         image.seek(0)  # the first frame of an animation
-        converted = _square_and_resize(_to_mode(image, channels, path), size)
+        converted = _fit_and_pad(_to_mode(image, channels, path), size)
         return np.asarray(converted, dtype=np.uint8).copy()
     finally:
         image.close()

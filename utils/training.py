@@ -1,15 +1,19 @@
-"""Repeatable training: seeding, a readable epoch log, evaluation.
+"""Repeatable training: seeding, a readable epoch log, evaluation, safe model saving.
 
 Introduced in chapter 00.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from utils.assets import atomic_replace
 
 # Keras's retracing notices are advice for library authors, not for readers.
 tf.get_logger().setLevel("ERROR")
@@ -67,15 +71,87 @@ def fit(
 def accuracy(model: keras.Model, x, y=None, batch_size: int = 256) -> float:
     """Fraction of correct predictions of a softmax classifier.
 
-    ``x`` may be an array (with integer labels ``y``) or a dataset of
-    (inputs, labels) batches.
+    ``x`` may be an array with labels ``y``, or (``y`` left out) a dataset of
+    (inputs, labels) batches. A dataset is read once: each batch is predicted
+    and its own labels are kept, so a dataset that reshuffles on every pass
+    (``data.make_dataset(..., shuffle=True)``) is scored correctly. Labels are
+    class ids of shape (N,) or (N, 1), or one-hot rows (N, classes). Labels of
+    another shape, of a length other than the number of predictions, or that are
+    not class ids of the model raise ``ValueError``.
     """
     if y is None:
-        labels = np.concatenate([np.asarray(batch[1]) for batch in x])
-        probabilities = model.predict(x, verbose=0)
+        probabilities, labels = _predict_batches(model, x)
     else:
-        labels = np.asarray(y)
         probabilities = model.predict(x, batch_size=batch_size, verbose=0)
-    if labels.ndim == 2:
-        labels = labels.argmax(axis=1)
+        labels = np.asarray(y)
+    labels = _class_ids(labels, probabilities.shape)
     return float((probabilities.argmax(axis=1) == labels).mean())
+
+
+def _predict_batches(model: keras.Model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and labels of every (inputs, labels) batch, from one pass over ``dataset``."""
+    probabilities, labels = [], []
+    for batch in dataset:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise ValueError(
+                "accuracy needs a dataset of (inputs, labels) batches, or labels y; "
+                "this dataset yields images only (make_dataset(x, y) adds the labels)"
+            )
+        probabilities.append(np.asarray(model.predict_on_batch(batch[0])))
+        labels.append(np.asarray(batch[1]))
+    if not probabilities:
+        raise ValueError("accuracy got an empty dataset: there is nothing to score")
+    return np.concatenate(probabilities), np.concatenate(labels)
+
+
+def _class_ids(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Labels as N class ids for N predictions of ``shape[1]`` classes, or a ValueError."""
+    n, n_classes = shape
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]  # (N, 1) class ids
+    elif labels.ndim == 2 and labels.shape[1] == n_classes:
+        labels = labels.argmax(axis=1)  # one-hot rows
+    elif labels.ndim != 1:
+        raise ValueError(
+            f"labels must be class ids (N,) or (N, 1), or one-hot rows (N, {n_classes}); "
+            f"got shape {labels.shape}"
+        )
+    if len(labels) != n:
+        raise ValueError(f"got {len(labels)} labels for {n} predictions; they must match")
+    if not np.isin(labels, np.arange(n_classes)).all():
+        raise ValueError(f"labels must be class ids 0 to {n_classes - 1} of the model")
+    return labels
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save ``model`` as a ``.keras`` file without ever leaving a broken file at ``path``.
+
+    Keras's ``model.save`` empties the target before writing it, so a save
+    interrupted by an error, Ctrl-C, a kernel restart or the out-of-memory
+    killer would destroy the model saved there before. Here the model is saved
+    to a temporary ``.part.keras`` file in the same folder, which then replaces
+    ``path`` in one step (:func:`utils.assets.atomic_replace`): ``path`` holds
+    the previous model or the new one. A killed save can leave the temporary
+    file behind; delete it. The folder is created if needed. Returns ``path``.
+    Used by ``finetune.save_model`` (chapter 06).
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"save_model writes .keras files; {path} does not end in .keras")
+    with atomic_replace(path, suffix=".part.keras") as tmp_path:
+        model.save(tmp_path)
+    return path
+
+
+def paired_bootstrap(a, b, n_resamples=5000, seed=0):
+    """Mean of a - b and its 95 % bootstrap interval, resampling test images.
+
+    a and b have one row per seed and one column per test image (1 = correct).
+    Introduced in chapter 05.
+    """
+    per_image = (np.asarray(a, float) - np.asarray(b, float)).mean(axis=0)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(per_image), (n_resamples, len(per_image)))
+    means = per_image[draws].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return per_image.mean(), low, high
