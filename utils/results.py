@@ -82,10 +82,7 @@ def load_runs(name: str, settings: dict) -> tuple[dict[str, np.ndarray] | None, 
     """
     path, text = _runs_path(name, settings)
     if not path.is_file():
-        return None, (
-            f"no runs {name!r} with these settings on this computer "
-            "(the chapter that makes them has not run with the same settings)"
-        )
+        return None, f"no runs {name!r} with these settings here: run the chapter that makes them"
     try:
         with np.load(path, allow_pickle=False) as stored:
             if str(stored["settings"]) != text:
