@@ -2,9 +2,12 @@
 #   make book   set up, then build the website with every chapter executed
 #   make test   set up, then run the whole test suite (what CI runs)
 #   make lab    open the chapters in JupyterLab
-#   make data   fetch and verify every asset (run it before a workshop)
+#   make data   fetch and verify the data and weights (run it before a workshop; no npm)
 #   make bench  time every chapter and measure its memory (benchmarks/results.md)
-#   make clean  remove the website build and the caches (keeps .venv)
+#   make clean  remove the website build and what the chapters computed (features,
+#               models, runs, converted weights); keep .venv and the downloads
+#               (data/cache/downloads, data/cache/npm), so it all rebuilds offline
+#   make distclean  remove the build and all of data/cache, downloads included
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +15,7 @@ BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup data book site web-assets test lab bench clean
+.PHONY: setup data book site web-assets test lab bench clean distclean
 
 # A claim of the text that no longer holds stops the tests, the website build and
 # the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
@@ -27,7 +30,8 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-data: setup web-assets
+# The chapters' assets only: the website's JavaScript (npm) is fetched by site/book.
+data: setup
 	$(BIN)/python -m utils.data
 	$(BIN)/python -m utils.weights
 
@@ -44,7 +48,7 @@ site: web-assets
 web-assets: setup
 	@$(BIN)/python book/fetch_web_assets.py
 
-test: data
+test: data web-assets
 	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=20
 
@@ -55,5 +59,12 @@ bench: data
 lab: data
 	$(BIN)/jupyter lab notebooks/
 
+# Downloaded originals are the only offline copies: clean keeps them.
 clean:
+	rm -rf _build
+	@if [ -d data/cache ]; then \
+		find data/cache -mindepth 1 -maxdepth 1 ! -name downloads ! -name npm -print \
+			-exec rm -rf {} +; fi
+
+distclean:
 	rm -rf _build data/cache

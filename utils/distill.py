@@ -96,7 +96,6 @@ def distillation_loss(labels, student_logits, teacher_logits, temperature=4.0, a
     + (1 - alpha) * soft``. ``alpha=1`` is ordinary training on labels.
     Introduced in chapter 09.
     """
-    temperature, alpha = _check_temperature_alpha(temperature, alpha)
     student_logits = ops.cast(student_logits, "float32")
     teacher_logits = ops.cast(teacher_logits, "float32")
     hard = ops.mean(
@@ -127,9 +126,9 @@ class Distiller(keras.Model):
     ):
         kwargs.setdefault("name", f"distill_{student.name}")
         super().__init__(**kwargs)
-        self.temperature, self.alpha = _check_temperature_alpha(temperature, alpha)
+        self.temperature, self.alpha = temperature, alpha
         self.student = student
-        self.student_logits = logits_model(student)
+        self.student_logits = logits_model(student)  # shares its weights
         self.hard_tracker = keras.metrics.Mean(name="hard")
         self.soft_tracker = keras.metrics.Mean(name="soft")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -166,8 +165,10 @@ def fit_distilled(
     """Distil into ``student`` (trained in place) and return the training history.
 
     ``fit_kwargs`` go to ``training.fit`` (``epochs``, ``batch_size``, ...);
-    the log has one line per epoch. Introduced in chapter 09.
+    the log has one line per epoch. ``temperature`` must be positive and
+    ``alpha`` from 0 to 1. Introduced in chapter 09.
     """
+    temperature, alpha = _check_temperature_alpha(temperature, alpha)
     labels = np.asarray(labels)
     teacher_logits = np.asarray(teacher_logits, dtype=np.float32)
     if teacher_logits.shape != (len(labels), student.output_shape[-1]):

@@ -1,11 +1,14 @@
 """Run a frozen base once and keep its features, so heads train in seconds.
 
-Features are cached on disk under ``cache_dir()/features``. The cache key is
-made from what determines the result: the base's weights (their bytes, so
-ImageNet and random weights never mix), its output layer, the image size, the
-preprocessing, the images themselves and the numerical settings (TensorFlow
-version, oneDNN on or off). Change any of them and the features are computed
-again. Introduced in chapter 00.
+Features are cached on disk under ``cache_dir()/features``: ``<key>.npy`` holds
+the array and ``<key>.sha256`` a checksum of its dtype, shape and bytes, checked
+on every load. The cache key is made from what determines the result: the
+base's weights (their bytes, so ImageNet and random weights never mix), its
+output layer, the image size, the preprocessing, the images themselves and the
+numerical settings (TensorFlow version, oneDNN on or off as TensorFlow reports
+it). Change any of them and the features are computed again. A cache that
+cannot be written (read-only, full disk) costs only the cache: the features are
+still returned, with one warning. Introduced in chapter 00.
 """
 
 from __future__ import annotations
@@ -13,19 +16,59 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from io import BytesIO
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from utils import data
-from utils.assets import atomic_write_bytes, cache_dir
+from utils.assets import CACHE_DIR_VARIABLE, atomic_write_bytes, cache_dir
 
-# The oneDNN switch takes effect when TensorFlow is imported, so read it then, not
-# later. TensorFlow treats "0" and "false" as off and anything else (or unset) as on.
-_ONEDNN_VALUE = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
-ONEDNN_SETTING_AT_IMPORT = "off" if _ONEDNN_VALUE in ("0", "false") else "on"
+# Only for TensorFlow builds that cannot report the oneDNN setting (see onednn_setting).
+_ONEDNN_VARIABLE_AT_IMPORT = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+_warned = set()  # the one-time warnings already given in this process
+
+
+def _warn_once(topic: str, message: str, stacklevel: int) -> None:
+    if topic not in _warned:
+        _warned.add(topic)
+        warnings.warn(message, stacklevel=stacklevel + 1)
+
+
+def onednn_setting() -> str:
+    """Whether TensorFlow runs its oneDNN operations in this process (``"on"`` or ``"off"``).
+
+    TensorFlow fixes the setting once, when it starts, from the CPU and the
+    variable ``TF_ENABLE_ONEDNN_OPTS``; changing the variable later has no
+    effect. So the answer comes from TensorFlow itself (a private function of
+    TensorFlow 2.x). A build without that function gets, with a warning, the
+    variable's value when this module was imported (``"TF_ENABLE_ONEDNN_OPTS=None"``
+    if unset): what can be known, but not the setting in effect if the variable
+    changed after TensorFlow was imported.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return "on" if _pywrap_util_port.IsMklEnabled() else "off"
+    except (ImportError, AttributeError):
+        pass
+    variable = f"TF_ENABLE_ONEDNN_OPTS={_ONEDNN_VARIABLE_AT_IMPORT!r}"
+    _warn_once(
+        "onednn",
+        f"This TensorFlow cannot say whether oneDNN is on, so the feature cache is keyed on "
+        f"{variable} as utils.features found it, which is not the setting in effect if the "
+        "variable changed after TensorFlow was imported.",
+        stacklevel=2,
+    )
+    return variable
+
+
+def numerical_settings() -> list[str]:
+    """The settings that change the last bits of the features: TensorFlow version, oneDNN."""
+    return [tf.__version__, onednn_setting()]
 
 
 def cache_key(base: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> str:
@@ -33,12 +76,87 @@ def cache_key(base: keras.Model, images: np.ndarray, image_size: int, preprocess
     digest = hashlib.sha256()
     for weight in base.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    # The TensorFlow build and the oneDNN switch change the last bits of the features.
-    numerics = [tf.__version__, ONEDNN_SETTING_AT_IMPORT]
-    settings = [base.layers[-1].name, list(base.input_shape), image_size, preprocess, numerics]
+    settings = [
+        base.layers[-1].name, list(base.input_shape), image_size, preprocess, numerical_settings()
+    ]
     digest.update(json.dumps(settings).encode())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:32]
+
+
+def cache_path(base: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> Path:
+    """Where ``extract_features(base, images, image_size, preprocess=preprocess)`` caches."""
+    key = cache_key(base, images, image_size, preprocess)
+    return cache_dir() / "features" / f"{key}.npy"
+
+
+def checksum(array: np.ndarray) -> str:
+    """Hex sha256 of an array's dtype, shape and bytes (what ``<key>.sha256`` holds)."""
+    digest = hashlib.sha256(f"{array.dtype.str} {array.shape}\n".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_suffix(".sha256")
+
+
+def load_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The float32 array cached at ``path``, or None if it must be computed again.
+
+    None, silently, when there is no file or no checksum beside it (a cache
+    written by an older version of the book). None, with one printed line, when
+    the file cannot be read or has another shape. None, with a warning naming
+    the file, when its content does not match its checksum (a flipped bit,
+    edited values, another dtype).
+    """
+    try:
+        expected = _checksum_path(path).read_text().strip()
+    except OSError:
+        return None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        print(f"Cached features {path.name} are damaged; computing them again.")
+        return None
+    if cached.shape != shape:
+        print(f"Cached features {path.name} have the wrong shape; computing them again.")
+        return None
+    if cached.dtype != np.float32 or checksum(cached) != expected:
+        warnings.warn(
+            f"Cached features {path} do not match the checksum saved with them: the file "
+            "was damaged or changed. Computing them again.",
+            stacklevel=3,  # the line that called extract_features
+        )
+        return None
+    return cached
+
+
+def save_cached(path: Path, features: np.ndarray) -> bool:
+    """Cache ``features`` at ``path`` with their checksum; False if the cache cannot be written.
+
+    Each file is replaced in one step (a temporary file, then a rename). The
+    old checksum is removed first, so a write that fails half-way leaves a
+    file that later reads as missing, never as valid. An ``OSError`` (a
+    read-only or full disk) gives one warning per process, naming
+    ``TLBOOK_CACHE_DIR``, and the caller keeps its result.
+    """
+    buffer = BytesIO()
+    np.save(buffer, features, allow_pickle=False)
+    try:
+        _checksum_path(path).unlink(missing_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
+        atomic_write_bytes(_checksum_path(path), f"{checksum(features)}\n".encode())
+    except OSError as error:
+        _warn_once(
+            "write",
+            f"Could not save features in the cache folder {path.parent} ({error}); "
+            f"continuing without caching them. To keep features between runs, set "
+            f"{CACHE_DIR_VARIABLE} to a folder you can write to.",
+            stacklevel=3,  # the line that called extract_features
+        )
+        return False
+    return True
 
 
 def extract_features(
@@ -51,30 +169,25 @@ def extract_features(
 ) -> np.ndarray:
     """Features of ``base`` for 28x28 grey ``images``, computed once and cached.
 
-    Returns a float32 array of shape (N, *base.output_shape[1:]). A damaged
-    cache file is reported and recomputed, never trusted.
+    Returns a float32 array of shape (N, *base.output_shape[1:]). A cache file
+    that is damaged or does not match its checksum is reported and recomputed,
+    never trusted (see :func:`load_cached`). If the cache cannot be written,
+    the features are returned anyway (see :func:`save_cached`).
     """
     data.check_images(images)
     if tuple(base.input_shape[1:3]) != (image_size, image_size):
         raise ValueError(
             f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
         )
-    path = cache_dir() / "features" / f"{cache_key(base, images, image_size, preprocess)}.npy"
-    expected_shape = (len(images), *base.output_shape[1:])
-    if use_cache and path.exists():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape == expected_shape:
-                return cached
-            print(f"Cached features {path.name} have the wrong shape; computing them again.")
-        except (ValueError, OSError, EOFError):
-            print(f"Cached features {path.name} are damaged; computing them again.")
+    if use_cache:
+        path = cache_path(base, images, image_size, preprocess)
+        cached = load_cached(path, (len(images), *base.output_shape[1:]))
+        if cached is not None:
+            return cached
     dataset = data.make_dataset(
         images, image_size=image_size, batch_size=batch_size, preprocess=preprocess
     )
     features = base.predict(dataset, verbose=0).astype(np.float32)
     if use_cache:
-        buffer = BytesIO()
-        np.save(buffer, features, allow_pickle=False)
-        atomic_write_bytes(path, buffer.getvalue())
+        save_cached(path, features)
     return features

@@ -13,14 +13,11 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from io import BytesIO
-from pathlib import Path
 
 import keras
 import numpy as np
 
 from utils import data, features, models
-from utils.assets import atomic_write_bytes, cache_dir
 
 # The 13 convolution layers of VGG16, in order (Keras's names).
 VGG16_CONV_LAYERS = tuple(
@@ -172,34 +169,16 @@ def neighbour_correlation(filters: np.ndarray) -> np.ndarray:
 
 
 def cut_model(base: keras.Model, block: str) -> keras.Model:
-    """The part of a VGG16 base up to ``{block}_pool``, as ``weights.load_vgg16`` cuts it.
+    """The part of a VGG16 base up to ``{block}_pool``, as a new model.
 
-    Introduced in chapter 01.
+    The new model shares the base's layers, and so their weights.
+    ``weights.load_vgg16(cut_at=...)`` cuts the same way. Introduced in
+    chapter 03.
     """
     if block not in models.VGG16_BLOCKS:
         raise ValueError(f"block must be one of {models.VGG16_BLOCKS}, got {block!r}.")
     output = base.get_layer(f"{block}_pool").output
     return keras.Model(base.inputs, output, name=f"vgg16_{block}")
-
-
-def _cache_path(model: keras.Model, images: np.ndarray, image_size: int, preprocess: bool) -> Path:
-    """Where ``features.extract_features(model, images, ...)`` keeps its result."""
-    key = features.cache_key(model, images, image_size, preprocess)
-    return cache_dir() / "features" / f"{key}.npy"
-
-
-def _load_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    if not path.exists():
-        return None
-    try:
-        cached = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        print(f"Cached features {path.name} are damaged; computing them again.")
-        return None
-    if cached.shape != shape:
-        print(f"Cached features {path.name} have the wrong shape; computing them again.")
-        return None
-    return cached
 
 
 def extract_block_features(
@@ -232,7 +211,7 @@ def extract_block_features(
     for block, cut in cuts.items():
         shape = (len(images), *cut.output_shape[1:])
         cached = (
-            _load_cached(_cache_path(cut, images, image_size, preprocess), shape)
+            features.load_cached(features.cache_path(cut, images, image_size, preprocess), shape)
             if use_cache
             else None
         )
@@ -251,10 +230,8 @@ def extract_block_features(
         for block, output in zip(missing, outputs, strict=True):
             result[block] = np.asarray(output, dtype=np.float32)
             if use_cache:
-                buffer = BytesIO()
-                np.save(buffer, result[block], allow_pickle=False)
-                path = _cache_path(cuts[block], images, image_size, preprocess)
-                atomic_write_bytes(path, buffer.getvalue())
+                path = features.cache_path(cuts[block], images, image_size, preprocess)
+                features.save_cached(path, result[block])
     return {block: result[block] for block in blocks}
 
 

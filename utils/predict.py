@@ -79,7 +79,7 @@ class Prediction:
 
 
 def serving_model(base, head, input_size: int = 28, name: str = "fashion_classifier"):
-    """One model from raw grey pixels to class probabilities: preprocessing, base, head.
+    """From raw grey pixels to class probabilities: preprocessing, base, head.
 
     Input: ``(input_size, input_size, 1)`` grey pixel values 0..255, the format
     of Fashion-MNIST. Inside, the same steps as ``data.make_dataset``: bilinear
@@ -94,7 +94,7 @@ def serving_model(base, head, input_size: int = 28, name: str = "fashion_classif
     """
     import keras
 
-    base, head = (_weights_only_copy(model) for model in (base, head))
+    base, head = (weights_only_copy(model) for model in (base, head))
 
     height, width = base.input_shape[1:3]
     inputs = keras.Input((input_size, input_size, 1), name="grey_pixels")
@@ -106,8 +106,8 @@ def serving_model(base, head, input_size: int = 28, name: str = "fashion_classif
     return keras.Model(inputs, outputs, name=name)
 
 
-def _weights_only_copy(model):
-    """The same network with the same weights, not compiled (no optimiser state)."""
+def weights_only_copy(model):
+    """The same network with the same weights, without optimiser state."""
     copy = model.__class__.from_config(model.get_config())  # clone_model would compile it
     copy.set_weights(model.get_weights())
     return copy

