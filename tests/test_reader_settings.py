@@ -26,8 +26,8 @@ READER_SETTINGS = {
         "SEED = 3\nSEEDS = (3,)\nTRAIN_PER_CLASS = 10\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"
     ),
     "06_full_fine_tuning": (
-        "SEED = 1\nTRAIN_PER_CLASS = 5\nHEAD_EPOCHS = 2\nFULL_EPOCHS = 1\n"
-        "LEARNING_RATES = (1e-3, 1e-4)\nTOP_EPOCHS = 1\nCNN_EPOCHS = 2"
+        "SEED = 1\nSEEDS = (1, 2)\nTRAIN_PER_CLASS = 5\nHEAD_EPOCHS = 2\n"
+        "FULL_EPOCHS = 1\nLEARNING_RATES = (1e-4, 1e-5)"
     ),
     "07_choosing_a_strategy": (
         "SEEDS = (5,)\nSIZES = (2, 5)\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"

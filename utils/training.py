@@ -155,3 +155,21 @@ def paired_bootstrap(a, b, n_resamples=5000, seed=0):
     means = per_image[draws].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return per_image.mean(), low, high
+
+
+def early_stopping(patience, monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    restore_best_weights: the model ends with the best epoch's weights, not
+    the last's. Introduced in chapter 05.
+    """
+    return keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=patience, restore_best_weights=True)
+
+
+def correct(model, x, y):
+    """One True/False per image: is the most probable class the label?
+
+    Kept per test image for paired comparisons. Introduced in chapter 05.
+    """
+    return model.predict(x, batch_size=256, verbose=0).argmax(axis=1) == y
