@@ -14,6 +14,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# pip gives up on a silent connection after 20 s and 2 retries, so `make setup`
+# without network stops within about a minute, with a message that says what to
+# do. Set either variable in the environment to change it.
+export PIP_DEFAULT_TIMEOUT ?= 20
+export PIP_RETRIES ?= 2
+PIP_FAILED := echo "make setup: pip could not install the packages (see its message above). \
+Without network, install from a wheelhouse: PIP_NO_INDEX=1 PIP_FIND_LINKS=\$$PWD/wheels make data \
+(book/instructor-guide.md, step 2)." >&2; exit 1
 
 .PHONY: setup data book site web-assets test lab bench clean distclean
 
@@ -24,8 +32,8 @@ site test bench: export TLBOOK_CHECKS := strict
 # The virtual environment is rebuilt only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --upgrade pip || { $(PIP_FAILED); }
+	$(BIN)/python -m pip install --quiet -e ".[test]" || { $(PIP_FAILED); }
 	@touch $@
 
 setup: $(BIN)/.installed

