@@ -166,25 +166,12 @@ def test_non_square_image_is_scaled_with_its_proportions_then_centred(tmp_path):
     assert (pixels[:, :7] == 0).all() and (pixels[:, 21:] == 0).all()
 
 
-def test_thin_image_is_shrunk_before_padding_so_memory_stays_bounded(tmp_path, monkeypatch):
+def test_thin_image_is_shrunk_before_padding_so_memory_stays_bounded(tmp_path, pil_allocations):
     # Padding a 2000 x 100 image to a square first would allocate 2000 x 2000 pixels.
     strip = np.full((100, 2000), 255, np.uint8)
     path = predict.save_image(strip, tmp_path / "strip.png")
-    allocated = []
-    real_new, real_resize = Image.new, Image.Image.resize
-
-    def new(mode, size, *args, **kwargs):
-        allocated.append(size)
-        return real_new(mode, size, *args, **kwargs)
-
-    def resize(image, size, *args, **kwargs):
-        allocated.append(size)
-        return real_resize(image, size, *args, **kwargs)
-
-    monkeypatch.setattr(Image, "new", new)
-    monkeypatch.setattr(Image.Image, "resize", resize)
     pixels = predict.load_image(path)
-    assert allocated and all(w * h <= 28 * 28 for w, h in allocated), allocated
+    assert pil_allocations and all(w * h <= 28 * 28 for w, h in pil_allocations), pil_allocations
     assert (pixels[13] == 255).all()  # 2000 x 100 -> 28 x 1, in the middle row
     assert (np.delete(pixels, 13, axis=0) == 0).all()
 

@@ -61,24 +61,11 @@ def test_every_exif_orientation_is_applied_as_pillow_does(tmp_path, orientation)
     assert np.array_equal(predict.load_image(path), expected)
 
 
-def test_a_turned_thin_photo_stays_within_the_memory_bounds(tmp_path, monkeypatch):
+def test_a_turned_thin_photo_stays_within_the_memory_bounds(tmp_path, pil_allocations):
     # Stored 2000 wide and 100 tall, shown 100 wide and 2000 tall: a vertical line at 28 x 28.
     path = save_with_orientation(np.full((100, 2000), 255, np.uint8), tmp_path / "t.png", 8)
-    allocated = []
-    real_new, real_resize = Image.new, Image.Image.resize
-
-    def new(mode, size, *args, **kwargs):
-        allocated.append(size)
-        return real_new(mode, size, *args, **kwargs)
-
-    def resize(image, size, *args, **kwargs):
-        allocated.append(size)
-        return real_resize(image, size, *args, **kwargs)
-
-    monkeypatch.setattr(Image, "new", new)
-    monkeypatch.setattr(Image.Image, "resize", resize)
     pixels = predict.load_image(path)
-    assert allocated and all(w * h <= 28 * 28 for w, h in allocated), allocated
+    assert pil_allocations and all(w * h <= 28 * 28 for w, h in pil_allocations), pil_allocations
     assert (pixels[:, 13] == 255).all() and (np.delete(pixels, 13, axis=1) == 0).all()
 
 
