@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from utils import finetune, models, plots
+from utils import finetune, models, plots, training
 
 matplotlib.use("Agg")
 
@@ -190,6 +190,43 @@ def test_restart_keeps_the_learning_rate_unless_told():
     assert float(finetune.restart(optimizer).learning_rate) == pytest.approx(0.003)
     assert int(finetune.restart(optimizer, 0.1).iterations) == 0
     assert float(optimizer.learning_rate) == pytest.approx(0.1)
+
+
+
+def _seeded_run(seed, model=None):
+    """Fit a dropout model from ``seed``'s start; reuse ``model`` if given."""
+    def build():
+        training.seed_everything(seed)
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.arange(32) % 3
+    if model is None:
+        model = build()
+        model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    else:
+        finetune.start_over(model, build())
+    training.seed_everything(seed)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    return model
+
+
+def test_start_over_trains_like_a_new_model_of_that_seed():
+    reused = _seeded_run(0)
+    reused = _seeded_run(1, reused)  # seed 0's model, started over for seed 1
+    fresh = _seeded_run(1)
+    for a, b in zip(reused.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_start_over_refuses_another_architecture_and_an_uncompiled_model():
+    compiled = _two_layer_model()
+    compiled.compile("adam", "sparse_categorical_crossentropy")
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="not the same architecture"):
+        finetune.start_over(compiled, other)
+    with pytest.raises(ValueError, match="not compiled"):
+        finetune.start_over(_two_layer_model(), _two_layer_model())
 
 
 # --------------------------------------------------------------------------- Keras behaviour

@@ -227,6 +227,38 @@ def restart(optimizer: keras.optimizers.Optimizer, learning_rate: float | None =
     return optimizer
 
 
+def start_over(model: keras.Model, fresh: keras.Model, learning_rate: float | None = None):
+    """Train ``model`` again from ``fresh``'s start, without compiling it again.
+
+    ``fresh`` is a new, uncompiled model of the same architecture (built after
+    seeding, so it holds that seed's initial weights). Every variable of
+    ``model`` (weights, and the random state of layers such as ``Dropout``)
+    takes ``fresh``'s value and the optimiser is restarted (:func:`restart`):
+    fitting ``model`` now trains exactly as fitting ``fresh`` compiled with a
+    new optimiser would. Why not compile ``fresh``: with TensorFlow 2.21 each
+    model that is compiled and trained keeps memory of the size of its
+    optimiser's state after it is gone (about 150 MB for VGG16 and a head,
+    measured on the book's machine; keras-team/keras#17458), so chapters that
+    repeat a run for several seeds compile one model per architecture and
+    start it over. Introduced in chapter 05.
+    """
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError(f"model {model.name!r} is not compiled: compile() it once first")
+    if len(model.variables) != len(fresh.variables):
+        raise ValueError(
+            f"model {model.name!r} has {len(model.variables)} variables and fresh "
+            f"{fresh.name!r} {len(fresh.variables)}: they are not the same architecture"
+        )
+    for target, source in zip(model.variables, fresh.variables, strict=True):
+        if tuple(target.shape) != tuple(source.shape):
+            raise ValueError(
+                f"variable {target.path} has shape {tuple(target.shape)} in {model.name!r} "
+                f"and {tuple(source.shape)} in {fresh.name!r}: not the same architecture"
+            )
+        target.assign(source)
+    return restart(model.optimizer, learning_rate)
+
+
 # --------------------------------------------------------------------------- saving
 
 

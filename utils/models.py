@@ -72,24 +72,29 @@ def standardized_head(train_features, n_classes=10, hidden_units=1024,
     Each feature is standardised with its mean and variance on
     ``train_features``. A feature that never varies on those images would be
     divided by almost zero, so the variance is floored at 1 % of the average
-    feature's. Introduced in chapter 05.
+    feature's. The two statistics are the weights of a frozen
+    BatchNormalization layer (frozen, it only applies them), so they can be
+    replaced later, as ``finetune.start_over`` does. Introduced in chapter 05.
     """
     flat = train_features.reshape(len(train_features), -1)
     variance = flat.var(axis=0)
     variance = np.maximum(variance, 0.01 * variance.mean())
-    normalizer = keras.layers.Normalization(mean=flat.mean(axis=0),
-                                            variance=variance)
-    return keras.Sequential(
+    standardize = keras.layers.BatchNormalization(center=False, scale=False,
+                                                  epsilon=1e-6)
+    standardize.trainable = False
+    head = keras.Sequential(
         [
             keras.Input(shape=train_features.shape[1:]),
             keras.layers.Flatten(),
-            normalizer,
+            standardize,
             keras.layers.Dense(hidden_units, activation="relu"),
             keras.layers.Dropout(dropout),
             keras.layers.Dense(n_classes, activation="softmax"),
         ],
         name=name,
     )
+    standardize.set_weights([flat.mean(axis=0), variance])
+    return head
 
 
 def transfer_model(

@@ -152,8 +152,9 @@ def paired_bootstrap(a, b, n_resamples=5000, seed=0):
     """
     per_image = (np.asarray(a, float) - np.asarray(b, float)).mean(axis=0)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(per_image), (n_resamples, len(per_image)))
-    means = per_image[draws].mean(axis=1)
+    n = len(per_image)
+    means = [per_image[rng.integers(0, n, n)].mean()  # one resample
+             for _ in range(n_resamples)]
     low, high = np.percentile(means, [2.5, 97.5])
     return per_image.mean(), low, high
 
