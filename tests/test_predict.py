@@ -7,6 +7,7 @@ VGG16), so the whole file runs in seconds. Chapter 08 checks the real model.
 from __future__ import annotations
 
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -126,6 +127,29 @@ def test_float_tiff_is_rejected(tmp_path):
     Image.fromarray(np.ones((28, 28), np.float32)).save(tmp_path / "f.tiff")
     with pytest.raises(predict.ImageError, match="floating-point"):
         predict.load_image(tmp_path / "f.tiff")
+
+
+@pytest.mark.parametrize(("dtype", "mode"), [(np.int32, "I"), (np.float32, "F")])
+def test_32_bit_tiffs_are_refused_with_their_file_mode_and_values(tmp_path, dtype, mode):
+    # 8-bit values in a 32-bit file: dividing by 257 as for 16 bits gave a black image
+    path = tmp_path / f"wide_{mode}.tiff"
+    Image.fromarray(np.full((28, 28), 200, dtype)).save(path)
+    assert Image.open(path).mode == mode
+    with pytest.raises(predict.ImageError) as caught:
+        predict.load_image(path)
+    message = str(caught.value)
+    assert path.name in message and f"mode '{mode}'" in message and "200..200" in message
+    assert "8 or 16 bits per pixel" in message
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_lab_image_is_refused_with_its_name_and_what_to_do(tmp_path, channels):
+    path = tmp_path / "lab.tiff"
+    Image.new("LAB", (28, 28), (50, 0, 0)).save(path)
+    with pytest.raises(predict.ImageError) as caught:  # not Pillow's bare ValueError
+        predict.load_image(path, channels=channels)
+    message = str(caught.value)
+    assert str(path) in message and "'LAB'" in message and "RGB or greyscale" in message
 
 
 def test_jpeg_and_first_frame_of_a_gif(tmp_path):
@@ -337,6 +361,76 @@ def test_argument_errors(tmp_path, grey_model, saved_grey_model):
     flat = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, "softmax")])
     with pytest.raises(ValueError, match="square images"):
         predict.predict_image(path, model=flat)
+
+
+def test_a_logits_model_is_refused_not_shown_as_percentages(tmp_path):
+    path = predict.save_image(images(1)[0], tmp_path / "x.png")
+    keras.utils.set_random_seed(0)
+    logits = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    with pytest.raises(ValueError, match="not probabilities: for x.png .*softmax"):
+        predict.predict_image(path, model=logits)
+
+
+def test_probabilities_are_checked_row_by_row():
+    paths = [Path("a.png"), Path("b.png")]
+    fine = np.array([[0.25, 0.75], [0.5, 0.5]], np.float16)
+    predict._check_probabilities(fine, paths)
+    predict._check_probabilities(np.array([[0.3, 0.695], [1.0, 0.0]]), paths)  # within 0.01
+    for second in ([1.2, -0.2], [0.6, 0.6], [np.nan, 0.5]):
+        with pytest.raises(ValueError, match="not probabilities: for b.png"):
+            predict._check_probabilities(np.array([[0.5, 0.5], second]), paths)
+
+
+def test_class_names_must_be_a_list_of_strings(tmp_path, grey_model):
+    path = predict.save_image(images(1)[0], tmp_path / "x.png")
+    for names in ("abcdefghij", b"abcdefghij", {str(i) for i in range(10)}):
+        with pytest.raises(TypeError, match="class_names must be a list of strings"):
+            predict.predict_image(path, model=grey_model, class_names=names)
+    with pytest.raises(TypeError, match=r"class_names\[3\] is the int 3"):
+        predict.predict_image(path, model=grey_model, class_names=["a", "b", "c", 3] + ["d"] * 6)
+    with pytest.raises(TypeError, match="list of strings"):  # checked before any file is read
+        predict.predict_images([], model=grey_model, class_names="abc")
+    for names in (tuple("abcdefghij"), np.array(list("abcdefghij"))):
+        assert (
+            predict.predict_image(path, model=grey_model, class_names=names).label in "abcdefghij"
+        )
+
+
+def test_size_and_channels_come_from_the_model(tmp_path, grey_model, saved_grey_model):
+    path = predict.save_image(images(1)[0], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="size=64 does not fit the model, which takes 28x28"):
+        predict.predict_image(path, model=saved_grey_model, size=64)
+    with pytest.raises(ValueError, match="channels=3 does not fit"):
+        predict.predict_image(path, model=grey_model, channels=3)
+    plain = predict.predict_image(path, model=grey_model)
+    same = predict.predict_image(path, model=grey_model, size=28, channels=1, min_side=16)
+    assert np.array_equal(plain.probabilities, same.probabilities)
+
+
+def test_damaged_keras_files_are_not_called_missing(tmp_path, grey_model, saved_grey_model):
+    whole = Path(saved_grey_model).read_bytes()
+    damaged = bytearray(whole)
+    with zipfile.ZipFile(saved_grey_model) as archive:
+        weights_at = archive.getinfo("model.weights.h5").header_offset
+    damaged[weights_at + 200] ^= 0xFF  # inside the stored weights: a bad CRC
+    grey_model.save(tmp_path / "legacy.h5")
+    files = {
+        "truncated.keras": (whole[: len(whole) // 2], "not a zip archive"),
+        "empty.keras": (b"", "empty"),
+        "text.keras": (b"hello\n", "not a zip archive"),
+        "legacy.keras": ((tmp_path / "legacy.h5").read_bytes(), "legacy HDF5"),
+        "bad_crc.keras": (bytes(damaged), "damaged"),
+    }
+    for name, (content, problem) in files.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(predict.ModelFileError) as caught:
+            predict.load_model(tmp_path / name)
+        message = str(caught.value)
+        assert f"{tmp_path / name} is not a valid .keras file: it exists" in message, message
+        assert problem in message and "File not found" not in message
+        assert isinstance(caught.value, ValueError)
 
 
 def test_saved_model_is_loaded_once_then_reloaded_when_the_file_changes(

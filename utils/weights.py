@@ -407,7 +407,24 @@ def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
     return target
 
 
-if __name__ == "__main__":
-    path = prepare_imagenet_weights()
+def main() -> int:
+    """Prepare the weights and print where they came from (``python -m utils.weights``).
+
+    Used by ``make data``. An :class:`~utils.assets.AssetError` is printed to
+    stderr as one line, without a traceback, and gives exit status 1.
+    Introduced in chapter 00.
+    """
+    try:
+        path = prepare_imagenet_weights()
+        provenance = weights_provenance()
+    except AssetError as error:
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"ImageNet VGG16 weights: FAILED. {message}", file=sys.stderr)
+        return 1
     print(f"ImageNet VGG16 weights: {path}")
-    print(json.dumps(weights_provenance(), indent=2))
+    print(json.dumps(provenance, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
