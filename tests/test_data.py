@@ -1,9 +1,8 @@
-"""Tests for utils/data.py and data/make_subset.py (Fashion-MNIST)."""
+"""Tests for utils/data.py (Fashion-MNIST); tools/make_subset.py has tests/test_make_subset.py."""
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils import assets, data
+from utils import data
 from utils.assets import AssetError, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
-MAKE_SUBSET = REPO / "data" / "make_subset.py"
 
 
 def _full_source() -> Path | None:
@@ -104,27 +102,6 @@ def test_import_is_cheap_and_respects_keras_home(tmp_path):
     assert Path(result.stdout.strip()) == tmp_path / "datasets" / "fashion-mnist"
 
 
-@needs_full
-def test_make_subset_reproduces_committed_bytes(tmp_path):
-    out = tmp_path / "subset"
-    result = subprocess.run(
-        [sys.executable, str(MAKE_SUBSET), "--source", str(_full_source()), "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    for name in data.FILE_NAMES:
-        made, committed = out / name, data.BUNDLED_DIR / name
-        assert gzip.decompress(made.read_bytes()) == gzip.decompress(committed.read_bytes()), (
-            f"{name}: different images or labels than the committed subset"
-        )
-        assert made.read_bytes() == committed.read_bytes(), (
-            f"{name}: same data, different gzip bytes (different zlib?)"
-        )
-        assert data.BUNDLED_SHA256[name] in result.stdout
-    assert not list(out.glob(".staging-*")), "the staging folder was left behind"
-
-
 # --------------------------------------------------------------------------- bundled: errors
 
 
@@ -158,58 +135,6 @@ def test_unknown_source_is_a_value_error():
 
 
 # --------------------------------------------------------------------------- IDX files
-
-
-@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "float32", "float64"])
-def test_idx_round_trip(tmp_path, dtype):
-    array = (np.arange(2 * 3 * 4) - 7).astype(dtype).reshape(2, 3, 4)
-    path = data.write_idx(tmp_path / "a.gz", array)
-    back = data.read_idx(path)
-    assert back.dtype == np.dtype(dtype) and back.shape == (2, 3, 4)
-    np.testing.assert_array_equal(back, array)
-
-
-def test_write_idx_is_deterministic(tmp_path):
-    x, _ = _tiny()
-    first = data.write_idx(tmp_path / "a.gz", x).read_bytes()
-    second = data.write_idx(tmp_path / "b.gz", x).read_bytes()
-    assert first == second
-    assert gzip.decompress(first)[:4] == b"\x00\x00\x08\x03"
-
-
-def test_write_idx_rejects_unsupported_dtype(tmp_path):
-    with pytest.raises(ValueError, match="int64"):
-        data.write_idx(tmp_path / "a.gz", np.zeros(3, dtype=np.int64))
-    assert not (tmp_path / "a.gz").exists()
-
-
-def test_failed_write_leaves_existing_file_untouched(tmp_path, monkeypatch):
-    path = data.write_idx(tmp_path / "labels.gz", np.arange(10, dtype=np.uint8))
-    before = path.read_bytes()
-
-    def crash(*args, **kwargs):
-        raise OSError("simulated crash before the rename")
-
-    monkeypatch.setattr(assets.os, "replace", crash)
-    with pytest.raises(OSError, match="simulated crash"):
-        data.write_idx(path, np.zeros(10, dtype=np.uint8))
-    monkeypatch.undo()
-    assert path.read_bytes() == before
-
-
-def test_make_subset_failure_leaves_existing_subset_untouched(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("make_subset", MAKE_SUBSET)
-    make_subset = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_subset)
-    source, out = tmp_path / "source", tmp_path / "out"
-    shutil.copytree(data.BUNDLED_DIR, source)
-    shutil.copytree(data.BUNDLED_DIR, out)
-    (source / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b broken")
-    assert make_subset.main(["--source", str(source), "--out", str(out)]) == 1
-    assert "t10k-images-idx3-ubyte.gz" in capsys.readouterr().err
-    for name in data.FILE_NAMES:
-        assert sha256_file(out / name) == data.BUNDLED_SHA256[name]
-    assert sorted(p.name for p in out.iterdir()) == sorted(data.FILE_NAMES)
 
 
 def test_truncated_gzip_raises_asset_error(tmp_path):
@@ -256,7 +181,8 @@ def test_bad_idx_header_raises_asset_error(tmp_path, raw, message):
 def test_read_idx_folder_rejects_mismatched_pair(tmp_path):
     for name in data.FILE_NAMES:
         shutil.copy(data.BUNDLED_DIR / name, tmp_path / name)
-    data.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8))
+    labels = data.idx_bytes(np.zeros(5, dtype=np.uint8))
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
     with pytest.raises(AssetError, match="test files"):
         data.read_idx_folder(tmp_path)
 
@@ -374,26 +300,6 @@ def test_stratified_sample_rejects_bad_per_class(per_class):
     x, y = _tiny()
     with pytest.raises(ValueError, match="per_class"):
         data.stratified_sample(x, y, per_class)
-
-
-def test_train_val_split_is_disjoint_stratified_and_deterministic():
-    x, y = _tiny(n_per_class=20)
-    (x_tr, y_tr), (x_val, y_val) = data.train_val_split(x, y, 4, seed=5)
-    assert np.bincount(y_val, minlength=10).tolist() == [4] * 10
-    assert np.bincount(y_tr, minlength=10).tolist() == [16] * 10
-    train_ids, val_ids = set(x_tr[:, 0, 0]), set(x_val[:, 0, 0])
-    assert not train_ids & val_ids
-    assert train_ids | val_ids == set(range(200))
-    (x_tr2, _), (x_val2, _) = data.train_val_split(x, y, 4, seed=5)
-    np.testing.assert_array_equal(x_val, x_val2)
-    np.testing.assert_array_equal(x_tr, x_tr2)
-    assert np.all(np.diff(x_tr[:, 0, 0].astype(int)) > 0)
-
-
-def test_train_val_split_must_leave_training_examples():
-    x, y = _tiny(n_per_class=5)
-    with pytest.raises(ValueError, match="none for training"):
-        data.train_val_split(x, y, 5)
 
 
 # --------------------------------------------------------------------------- to_rgb / tf.data

@@ -1,6 +1,6 @@
 """The code is clean: ruff (rules in pyproject.toml) over the package, tests, chapters and scripts.
 
-Run the same check by hand with `.venv/bin/ruff check utils tests notebooks data book`;
+Run the same check by hand with `.venv/bin/ruff check utils tests notebooks tools book benchmarks`;
 `ruff check --fix` repairs most findings. That notebooks are committed without
 outputs is checked in tests/test_structure.py.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# The helper package, the tests, the chapters (ruff reads .ipynb), and the
-# scripts beside the data and the book.
-FOLDERS = ["utils", "tests", "notebooks", "data", "book"]
+# The helper package, the tests, the chapters (ruff reads .ipynb), the build
+# tools, and the scripts of the book and the benchmark.
+FOLDERS = ["utils", "tests", "notebooks", "tools", "book", "benchmarks"]
 
 
 @pytest.mark.parametrize("folder", FOLDERS)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.assets import DATA_DIR, FIX_COMMAND, AssetError, atomic_write_bytes, verify_sha256
+from utils.assets import DATA_DIR, FIX_COMMAND, AssetError, verify_sha256
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -48,7 +48,7 @@ FILE_NAMES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 
-# The bundled subset, made by data/make_subset.py (see data/README.md).
+# The bundled subset, made by tools/make_subset.py (see data/README.md).
 BUNDLED_DIR = DATA_DIR / "fashion-mnist-subset"
 BUNDLED_PER_CLASS = {"train": 600, "test": 200}
 BUNDLED_SEED = 0
@@ -98,9 +98,6 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_GZIP_LEVEL = 9
-# Fixed gzip header: deflate, no flags (no file name), mtime 0, "best" (2), OS unknown (255).
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 
 
 # --------------------------------------------------------------------------- IDX files
@@ -126,20 +123,11 @@ def read_idx(path: str | os.PathLike, fix: str = FIX_COMMAND) -> np.ndarray:
         raise AssetError(f"{path} is not a valid IDX file: {error}", fix) from error
 
 
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write ``array`` as a gzip-compressed IDX file, byte-for-byte reproducibly.
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The uncompressed IDX encoding of ``array``: magic, dimensions, big-endian values.
 
-    The gzip header carries no file name and no time stamp, and the write goes
-    through a temporary file and a rename, so an existing file is never left
-    half-written. Introduced in chapter 00.
+    ``verify_full`` hashes it; ``tools/make_subset.py`` compresses and writes it.
     """
-    path = atomic_write_bytes(path, _gzip_bytes(_idx_bytes(array)))
-    path.chmod(0o644)  # the temporary file was private (0600); make it an ordinary file
-    return path
-
-
-def _idx_bytes(array: np.ndarray) -> bytes:
-    """The uncompressed IDX encoding of ``array``: magic, dimensions, big-endian values."""
     array = np.asarray(array)
     codes = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
@@ -177,16 +165,6 @@ def _parse_idx(raw: bytes) -> np.ndarray:
         )
     array = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
     return array.astype(dtype.newbyteorder("="))  # native byte order, writable copy
-
-
-def _gzip_bytes(payload: bytes) -> bytes:
-    """gzip ``payload`` with a fixed header, so the same input gives the same bytes."""
-    compressor = zlib.compressobj(
-        _GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY
-    )
-    body = compressor.compress(payload) + compressor.flush()
-    trailer = struct.pack("<II", zlib.crc32(payload), len(payload) & 0xFFFFFFFF)
-    return _GZIP_HEADER + body + trailer
 
 
 # --------------------------------------------------------------------------- validation
@@ -283,7 +261,7 @@ def verify_full(arrays) -> None:
     """
     (x_train, y_train), (x_test, y_test) = arrays
     for name, array in zip(FILE_NAMES, (x_train, y_train, x_test, y_test), strict=True):
-        actual = hashlib.sha256(_idx_bytes(array)).hexdigest()
+        actual = hashlib.sha256(idx_bytes(array)).hexdigest()
         if actual != FULL_IDX_SHA256[name]:
             raise AssetError(
                 f"{name} is not the official Fashion-MNIST file "
@@ -367,26 +345,6 @@ def stratified_sample(x: np.ndarray, y: np.ndarray, per_class: int, seed: int = 
     _check_pair(x, y)
     index = stratified_indices(y, per_class, seed)
     return x[index], y[index]
-
-
-def train_val_split(x: np.ndarray, y: np.ndarray, val_per_class: int, seed: int = 0):
-    """Split into training and validation sets with ``val_per_class`` validation examples per class.
-
-    Returns ``(x_train, y_train), (x_val, y_val)``: disjoint, in original order,
-    the same for the same seed. Introduced in chapter 00.
-    """
-    _check_pair(x, y)
-    val_index = stratified_indices(y, val_per_class, seed)
-    counts = np.bincount(y, minlength=NUM_CLASSES)
-    for label in np.unique(y):
-        if counts[label] <= val_per_class:
-            raise ValueError(
-                f"Class {label} ({CLASS_NAMES[label]}) has {counts[label]} examples: "
-                f"val_per_class={val_per_class} would leave none for training."
-            )
-    is_val = np.zeros(len(y), dtype=bool)
-    is_val[val_index] = True
-    return (x[~is_val], y[~is_val]), (x[is_val], y[is_val])
 
 
 def book_split_indices(train_per_class: int = 500, val_per_class: int = 100, seed: int = 0):

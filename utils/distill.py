@@ -25,17 +25,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from utils import inspection, training
+from utils import inspection
 
 
-def _check_temperature_alpha(temperature: float, alpha: float) -> tuple[float, float]:
+def _check_temperature(temperature: float) -> float:
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be a number from 0 to 1, got {alpha!r}")
-    return float(temperature), float(alpha)
+    return float(temperature)
 
 
 def soft_targets(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -44,7 +42,7 @@ def soft_targets(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     ``temperature=1`` gives the ordinary softmax; larger temperatures spread the
     probability over more classes. Introduced in chapter 09.
     """
-    temperature, _ = _check_temperature_alpha(temperature, 0.0)
+    temperature = _check_temperature(temperature)
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     scaled -= scaled.max(axis=-1, keepdims=True)
     exp = np.exp(scaled)
@@ -148,37 +146,6 @@ class Distiller(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.accuracy_tracker.update_state(y[0], y_pred)
         return self.get_metrics_result()
-
-
-def fit_distilled(
-    student: keras.Model,
-    x,
-    labels,
-    teacher_logits,
-    *,
-    temperature: float = 4.0,
-    alpha: float = 0.1,
-    optimizer="adam",
-    log_every: int = 1,
-    **fit_kwargs,
-) -> keras.callbacks.History:
-    """Distil into ``student`` (trained in place) and return the training history.
-
-    ``fit_kwargs`` go to ``training.fit`` (``epochs``, ``batch_size``, ...);
-    the log has one line per epoch. ``temperature`` must be positive and
-    ``alpha`` from 0 to 1. Introduced in chapter 09.
-    """
-    temperature, alpha = _check_temperature_alpha(temperature, alpha)
-    labels = np.asarray(labels)
-    teacher_logits = np.asarray(teacher_logits, dtype=np.float32)
-    if teacher_logits.shape != (len(labels), student.output_shape[-1]):
-        raise ValueError(
-            f"teacher_logits must have shape {(len(labels), student.output_shape[-1])}, "
-            f"got {teacher_logits.shape}"
-        )
-    distiller = Distiller(student, temperature=temperature, alpha=alpha)
-    distiller.compile(optimizer=optimizer)
-    return training.fit(distiller, x, (labels, teacher_logits), log_every=log_every, **fit_kwargs)
 
 
 def multiply_adds(model: keras.Model) -> int:

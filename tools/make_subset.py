@@ -1,7 +1,7 @@
 """Regenerate the bundled Fashion-MNIST subset, byte-for-byte, from the official files.
 
-    python data/make_subset.py                      # Debian package, else Keras's cache
-    python data/make_subset.py --source DIR --out DIR
+    python -m tools.make_subset                     # Debian package, else Keras's cache
+    python -m tools.make_subset --source DIR --out DIR
 
 Takes 600 training images per class from the official training split and 200
 test images per class from the official test split (seed 0), keeps them in
@@ -14,14 +14,42 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import struct
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's utils
+import numpy as np
 
-from utils import data  # noqa: E402
-from utils.assets import AssetError, sha256_file  # noqa: E402
+from utils import data
+from utils.assets import AssetError, atomic_write_bytes, sha256_file
+
+_GZIP_LEVEL = 9
+# Fixed gzip header: deflate, no flags (no file name), mtime 0, "best" (2), OS unknown (255).
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write ``array`` as a gzip-compressed IDX file, byte-for-byte reproducibly.
+
+    The gzip header carries no file name and no time stamp, and the write goes
+    through a temporary file and a rename, so an existing file is never left
+    half-written. ``utils.data.read_idx`` reads the file back.
+    """
+    path = atomic_write_bytes(path, _gzip_bytes(data.idx_bytes(array)))
+    path.chmod(0o644)  # the temporary file was private (0600); make it an ordinary file
+    return path
+
+
+def _gzip_bytes(payload: bytes) -> bytes:
+    """gzip ``payload`` with a fixed header, so the same input gives the same bytes."""
+    compressor = zlib.compressobj(
+        _GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, 8, zlib.Z_DEFAULT_STRATEGY
+    )
+    body = compressor.compress(payload) + compressor.flush()
+    trailer = struct.pack("<II", zlib.crc32(payload), len(payload) & 0xFFFFFFFF)
+    return _GZIP_HEADER + body + trailer
 
 
 def default_source() -> Path:
@@ -49,7 +77,7 @@ def make_subset(source: Path, out: Path, seed: int = data.BUNDLED_SEED) -> dict[
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
         for name, array in zip(data.FILE_NAMES, (x_train, y_train, x_test, y_test), strict=True):
-            data.write_idx(staging / name, array)
+            write_idx(staging / name, array)
         for name in data.FILE_NAMES:
             os.replace(staging / name, out / name)
     finally:
