@@ -157,7 +157,8 @@ def small_cnn(input_shape: tuple[int, int, int] = (32, 32, 3), n_classes: int = 
     """A small CNN trained from scratch: the baseline transfer must beat.
 
     Two convolution blocks and a dense layer; inputs are the same
-    VGG16-preprocessed images the transfer models see. Introduced in chapter 04.
+    VGG16-preprocessed images the transfer models see. Introduced in
+    chapter 04.
     """
     return keras.Sequential(
         [
