@@ -159,6 +159,18 @@ def paired_bootstrap(a, b, n_resamples=5000, seed=0):
     return per_image.mean(), low, high
 
 
+def compiled(model, learning_rate):
+    """Compile ``model`` with Adam at ``learning_rate``; return it.
+
+    The loss is sparse categorical cross-entropy (integer labels) and the
+    metric accuracy, as in chapter 05. Introduced in chapter 06.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
 def early_stopping(patience, monitor):
     """Stop when ``monitor`` has not improved for ``patience`` epochs.
 
