@@ -2,15 +2,13 @@
 
 When the lower blocks of VGG16 are frozen, their output for a given image never
 changes, so it can be computed once (``features.extract_features``) and the
-rest of the network (the unfrozen blocks and the head) trained on it: the same
-model, the same gradients, without the frozen blocks' forward pass in every
-epoch. :func:`top_model` builds that rest from the *same layer objects* as the
-full base, so training it trains the full model too.
+rest of the network trained on it: :func:`base_part` runs VGG16 between two
+cuts, :func:`block_on_features` gives one block a copy of its ImageNet weights.
 
 The other helpers measure what training did to the pretrained weights (bit for
-bit, or as a relative change per block), give the base a smaller learning rate
-than the head (:class:`DiscriminativeAdam`), and save and reload a model in
-the cache folder. Introduced in chapter 05, used again in chapter 06.
+bit, or as a relative change per block), train a compiled model again from a
+new start (:func:`restart`, :func:`start_over`), and save and reload a model in
+the cache folder. Introduced in chapter 05, used again in chapters 06 and 07.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import numpy as np
 
 from utils import training
 from utils.assets import cache_dir
-from utils.models import VGG16_BLOCKS, block_of, leaf_layers
+from utils.models import VGG16_BLOCKS, leaf_layers
 
 
 def _layer_index(base: keras.Model, name: str) -> int:
@@ -50,20 +48,6 @@ def base_part(
     for layer in base.layers[start + 1 : stop + 1]:
         x = layer(x)
     return keras.Model(inputs, x, name=f"{base.name}_after_{after}")
-
-
-def top_model(base: keras.Model, head: keras.Model, after: str = "block3_pool") -> keras.Model:
-    """The rest of ``base`` after layer ``after``, followed by ``head``, as one model.
-
-    It runs on cached features of layer ``after`` instead of images. Layers are
-    shared with ``base`` and ``head``: ``models.set_trainable_blocks(base, n)``
-    freezes them here too, and training this model changes the full model's
-    weights. With every block up to ``after`` frozen, it is the same model as
-    base + head, only cheaper to train. Introduced in chapter 05.
-    """
-    part = base_part(base, after)
-    outputs = head(part.output)
-    return keras.Model(part.input, outputs, name=f"top_after_{after}")
 
 
 def block_on_features(vgg, block, input_shape):
@@ -160,56 +144,6 @@ def relative_change_by_block(
 # --------------------------------------------------------------------------- optimiser
 
 
-def _block_of_path(path: str) -> str | None:
-    """'block5_conv1/kernel' -> 'block5'; None for variables outside VGG16's blocks."""
-    for part in path.split("/"):
-        prefix = part.split("_")[0]
-        if prefix in VGG16_BLOCKS:
-            return prefix
-    return None
-
-
-@keras.saving.register_keras_serializable(package="tlbook")
-class DiscriminativeAdam(keras.optimizers.Adam):
-    """Adam with a smaller learning rate for some VGG16 blocks than for the head.
-
-    ``block_factors`` maps a block name to a multiplier of ``learning_rate``;
-    ``{"block5": 0.1}`` trains block5 ten times more gently than the head.
-    Variables outside the named blocks (the head) use ``learning_rate`` itself.
-    Adam divides each gradient by its own running size, so scaling gradients
-    would not change its steps; scaling the learning rate per variable does.
-    Introduced in chapter 05.
-    """
-
-    def __init__(self, learning_rate=1e-4, block_factors=None, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        factors = dict(block_factors or {})
-        for block, factor in factors.items():
-            if block not in VGG16_BLOCKS:
-                raise ValueError(f"unknown block {block!r}; use one of {VGG16_BLOCKS}")
-            if not float(factor) > 0:
-                raise ValueError(f"the factor for {block} must be positive, got {factor}")
-        self.block_factors = {block: float(f) for block, f in factors.items()}
-        self._factor_by_key = {}
-
-    def factor_for(self, variable) -> float:
-        """The learning-rate multiplier this optimiser uses for ``variable``."""
-        return self.block_factors.get(_block_of_path(variable.path), 1.0)
-
-    def build(self, var_list):
-        super().build(var_list)
-        self._factor_by_key = {self._var_key(v): self.factor_for(v) for v in var_list}
-
-    def update_step(self, gradient, variable, learning_rate):
-        factor = self._factor_by_key.get(self._var_key(variable), 1.0)
-        super().update_step(gradient, variable, learning_rate * factor)
-
-    def get_config(self):
-        config = super().get_config()
-        config["block_factors"] = dict(self.block_factors)
-        return config
-
-
 def restart(optimizer: keras.optimizers.Optimizer, learning_rate: float | None = None):
     """Put an optimiser back in its initial state, to train again as if it were new.
 
@@ -280,13 +214,3 @@ def save_model(model: keras.Model, name: str) -> Path:
     Introduced in chapter 06.
     """
     return training.save_model(model, model_path(name))
-
-
-def trainable_blocks(model: keras.Model) -> list[str]:
-    """The VGG16 blocks that have at least one trainable layer in ``model`` (chapter 05)."""
-    found = []
-    for layer in leaf_layers(model):
-        block = block_of(layer)
-        if block and layer.trainable and layer.trainable_weights and block not in found:
-            found.append(block)
-    return found
