@@ -1,5 +1,7 @@
 """The code is clean: ruff (rules in pyproject.toml) over the package, tests, chapters and scripts.
 
+notebooks/ruff.toml extends those rules for the chapters: imports wrap at 79 columns.
+
 Run the same check by hand with `.venv/bin/ruff check utils tests notebooks tools book benchmarks`;
 `ruff check --fix` repairs most findings. That notebooks are committed without
 outputs is checked in tests/test_structure.py.
