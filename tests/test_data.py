@@ -219,6 +219,15 @@ def test_labels_must_be_integers_and_match_images():
         data.stratified_sample(x, y[:-1], 1)
 
 
+def test_labels_of_shape_n_by_1_get_the_ravel_hint():
+    _, y = _tiny()
+    with pytest.raises(ValueError, match=r"ravel\(\)") as error:
+        data.check_labels(y[:, None])
+    assert "argmax" not in str(error.value)
+    with pytest.raises(ValueError, match="argmax"):  # one-hot rows keep their hint
+        data.check_labels(np.eye(10, dtype=np.uint8)[y])
+
+
 # --------------------------------------------------------------------------- full set
 
 
@@ -302,6 +311,20 @@ def test_stratified_sample_rejects_bad_per_class(per_class):
         data.stratified_sample(x, y, per_class)
 
 
+def test_stratified_sample_of_no_examples_says_so():
+    x, y = _tiny()
+    with pytest.raises(ValueError, match="no examples"):
+        data.stratified_sample(x[:0], y[:0], 5)
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, "0", True])
+def test_stratified_sample_needs_an_integer_seed(seed):
+    x, y = _tiny()
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        data.stratified_sample(x, y, 2, seed=seed)
+    assert len(data.stratified_sample(x, y, 2, seed=np.int64(3))[0]) == 20
+
+
 # --------------------------------------------------------------------------- to_rgb / tf.data
 
 
@@ -377,14 +400,22 @@ def test_make_dataset_shuffle_is_deterministic_with_a_seed():
         ({"y": np.array([0, 1, 2, 12])}, r"\[0, 10\)"),
         ({"image_size": 16}, "32 to 224"),
         ({"batch_size": 0}, "batch_size"),
+        ({"preprocess": "no"}, "preprocess must be True or False"),
+        ({"shuffle": "yes"}, "shuffle must be True or False"),
+        ({"one_hot": 1}, "one_hot must be True or False"),
     ],
-    ids=["dtype", "length", "range", "size", "batch"],
+    ids=["dtype", "length", "range", "size", "batch", "preprocess", "shuffle", "one_hot"],
 )
 def test_make_dataset_validates_inputs(kwargs, message):
     args = {"x": np.zeros((4, 28, 28), dtype=np.uint8), "y": np.array([0, 1, 2, 3])}
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         data.make_dataset(**args)
+
+
+def test_book_split_asking_too_much_names_the_validation_examples():
+    with pytest.raises(ValueError, match=r"500 images per class left .* validation examples"):
+        data.book_split(train_per_class=600)
 
 
 def test_book_split_is_disjoint_stratified_and_nested():

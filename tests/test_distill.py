@@ -49,6 +49,12 @@ def test_soft_targets_survive_huge_logits():
     assert np.isfinite(soft).all() and soft[0, 0] == pytest.approx(1.0)
 
 
+def test_soft_targets_take_a_numpy_temperature():
+    logits = np.array([[1.0, 2.0, 4.0]])
+    np.testing.assert_allclose(distill.soft_targets(logits, np.float32(2)), _softmax(logits / 2))
+    np.testing.assert_allclose(distill.soft_targets(logits, np.int64(2)), _softmax(logits / 2))
+
+
 @pytest.mark.parametrize("temperature", [0, -1.0, "4", True, None])
 def test_bad_temperature_is_rejected(temperature):
     with pytest.raises(ValueError, match="temperature"):

@@ -41,6 +41,11 @@ def test_features_have_the_base_output_shape(tiny_base, images, private_cache):
     assert len(list((private_cache / "features").glob("*.npy"))) == 1
 
 
+def test_no_images_give_no_features(tiny_base, images, private_cache):
+    result = features.extract_features(tiny_base, images[:0], image_size=32)
+    assert result.shape == (0, 8, 8, 4) and result.dtype == np.float32
+
+
 def test_cached_features_are_reused(tiny_base, images, private_cache, monkeypatch):
     first = features.extract_features(tiny_base, images, image_size=32)
     monkeypatch.setattr(tiny_base, "predict", lambda *a, **k: pytest.fail("recomputed"))

@@ -49,6 +49,12 @@ def test_base_part_rejects_bad_cuts(vgg_base):
         finetune.base_part(vgg_base, "block4_pool", "block3_pool")
 
 
+def test_base_part_after_the_last_layer_says_so(vgg_base):
+    with pytest.raises(ValueError, match="'block5_pool' is the last layer") as error:
+        finetune.base_part(vgg_base, after="block5_pool")
+    assert "None" not in str(error.value)
+
+
 # --------------------------------------------------------------------------- weights
 
 

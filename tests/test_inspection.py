@@ -174,6 +174,11 @@ def test_block_features_compute_only_what_is_missing(vgg, images, private_cache,
     assert built[-1] == 1  # the multi-output model computed block4 only
 
 
+def test_block_features_take_one_block_name(vgg, images, private_cache):
+    result = inspection.extract_block_features(vgg, images, 32, blocks="block3")
+    assert list(result) == ["block3"] and result["block3"].shape == (12, 4, 4, 256)
+
+
 def test_block_features_check_their_arguments(vgg, images, private_cache):
     with pytest.raises(ValueError, match="expects"):
         inspection.extract_block_features(vgg, images, 64)

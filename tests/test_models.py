@@ -77,6 +77,35 @@ def test_set_trainable_blocks_rejects_out_of_range(vgg_base):
             models.set_trainable_blocks(vgg_base, bad)
 
 
+@pytest.mark.parametrize("bad", [2.5, "2", True, None])
+def test_set_trainable_blocks_rejects_non_integers(vgg_base, bad):
+    with pytest.raises(ValueError, match="must be an integer from 0 to 5"):
+        models.set_trainable_blocks(vgg_base, bad)
+
+
+def test_set_trainable_blocks_on_a_joined_model_keeps_the_head_trainable(vgg_base):
+    joined = models.transfer_model(vgg_base, hidden_units=8)
+    head = joined.get_layer("head")
+    counts = models.set_trainable_blocks(joined, 1)
+    assert head.trainable and all(layer.trainable for layer in head.layers)
+    block5 = 3 * (3 * 3 * 512 * 512 + 512)
+    assert counts["trainable"] == block5 + head.count_params()
+    assert counts["total"] == 14_714_688 + head.count_params()
+
+
+def test_set_trainable_blocks_keeps_a_frozen_head_layer_frozen(vgg_base):
+    head = models.standardized_head(np.random.default_rng(0).random((4, 1, 1, 512)), hidden_units=8)
+    joined = keras.Model(vgg_base.input, head(vgg_base.output))
+    models.set_trainable_blocks(joined, 5)
+    frozen = [layer.name for layer in head.layers if not layer.trainable]
+    assert frozen == [head.layers[1].name]  # the standardising BatchNormalization
+
+
+def test_set_trainable_blocks_rejects_a_model_without_vgg16_blocks():
+    with pytest.raises(ValueError, match="no VGG16 block layers"):
+        models.set_trainable_blocks(models.small_cnn(), 1)
+
+
 def test_block_five_only_is_the_known_count(vgg_base):
     counts = models.set_trainable_blocks(vgg_base, 1)
     assert counts["trainable"] == 3 * (3 * 3 * 512 * 512 + 512)

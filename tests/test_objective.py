@@ -46,6 +46,16 @@ def test_cross_entropy_rejects_bad_input():
         objective.cross_entropy(p[0], np.array([0]))
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [[[5.0, 5.0, 5.0]], [[-0.5, 1.0, 0.5]], [[0.2, 0.2, 0.2]]],
+    ids=["logits", "negative", "sum"],
+)
+def test_cross_entropy_refuses_rows_that_are_not_distributions(rows):
+    with pytest.raises(ValueError, match="softmax first"):
+        objective.cross_entropy(rows, [0])
+
+
 def test_standardize_matches_the_linear_head(problem):
     features, _ = problem
     train, other = objective.standardize(features[:40], features[40:])

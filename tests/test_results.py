@@ -11,6 +11,14 @@ def test_record_returns_the_value():
     assert results.record("ch04_source", "ImageNet") == "ImageNet"
 
 
+def test_record_takes_numpy_numbers_as_python_numbers():
+    value = results.record("ch04_x", np.float32(0.9))
+    assert type(value) is float and value == pytest.approx(0.9)
+    assert type(results.record("ch04_n", np.int64(3))) is int
+    with pytest.raises(ValueError):
+        results.record("ch04_b", np.bool_(True))
+
+
 @pytest.mark.parametrize("key", ["probe", "ch0_x", "ch00-x", "CH00_x", "ch00_"])
 def test_bad_keys_are_rejected(key):
     with pytest.raises(ValueError, match="keys"):

@@ -119,6 +119,12 @@ def test_accuracy_takes_labels_of_shape_n_by_1_as_class_ids():
     assert training.accuracy(model, dataset) == 0.75
 
 
+def test_accuracy_of_an_empty_array_is_refused():
+    model = _softmax_model()
+    with pytest.raises(ValueError, match="empty array: there is nothing to score"):
+        training.accuracy(model, np.zeros((0, 3), "float32"), np.zeros(0, int))
+
+
 def test_accuracy_refuses_labels_that_do_not_fit():
     x, y = _three_quarters_right(8)
     model = _softmax_model()

@@ -197,6 +197,12 @@ def test_bad_arguments_raise_value_error(kwargs):
         weights.load_vgg16(**kwargs, verbose=False)
 
 
+def test_numpy_integer_input_shape_is_accepted():
+    size = np.int64(32)
+    base = weights.load_vgg16(None, input_shape=(size, size, np.int32(3)), verbose=False)
+    assert base.input_shape == (None, 32, 32, 3)
+
+
 # --- bad input: missing, damaged, no network -----------------------------------------
 
 

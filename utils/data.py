@@ -195,9 +195,13 @@ def check_labels(y: np.ndarray, n: int | None = None, name: str = "labels") -> n
     if not isinstance(y, np.ndarray):
         raise ValueError(f"{name} must be a NumPy array, got {type(y).__name__}.")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        hint = (
+            "(Shape (N, 1)? Use y.ravel().)"
+            if y.ndim == 2 and y.shape[1] == 1
+            else "(One-hot labels? Use y.argmax(axis=1).)"
+        )
         raise ValueError(
-            f"{name} must be a 1-D integer array of class ids, got {y.dtype} {y.shape}. "
-            "(One-hot labels? Use y.argmax(axis=1).)"
+            f"{name} must be a 1-D integer array of class ids, got {y.dtype} {y.shape}. {hint}"
         )
     if n is not None and len(y) != n:
         raise ValueError(f"{name} has {len(y)} entries but there are {n} images.")
@@ -314,14 +318,18 @@ def _load_full():
 def stratified_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Sorted indices of ``per_class`` examples of each class present in ``y``.
 
-    Every example gets a random key from ``seed``; each class keeps its
-    ``per_class`` smallest keys. So a larger ``per_class`` gives a superset of a
-    smaller one with the same seed.
+    Every example gets a random key from ``seed`` (an integer); each class
+    keeps its ``per_class`` smallest keys. So a larger ``per_class`` gives a
+    superset of a smaller one with the same seed.
     """
     if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
         raise ValueError(f"per_class must be an integer, got {per_class!r}.")
     if per_class < 1:
         raise ValueError(f"per_class must be at least 1, got {per_class}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer (the same seed, the same sample), got {seed!r}.")
+    if len(y) == 0:
+        raise ValueError("there are no examples to sample from: the labels are empty.")
     keys = np.random.default_rng(seed).random(len(y))
     chosen = []
     for label in np.unique(y):
@@ -361,6 +369,13 @@ def book_split_indices(train_per_class: int = 500, val_per_class: int = 100, see
         raise ValueError(
             f"val_per_class={val_per_class} would leave no training images for some class."
         )
+    left = int(counts.min()) - val_per_class
+    if isinstance(train_per_class, (int, np.integer)) and train_per_class > left:
+        raise ValueError(
+            f"train_per_class={train_per_class} is more than the {left} images per class left "
+            f"for training: {val_per_class} of each class's {counts.min()} bundled training "
+            f"images are validation examples (val_per_class={val_per_class})."
+        )
     rest = np.setdiff1d(np.arange(len(y_all)), val_index)
     train_index = rest[stratified_indices(y_all[rest], train_per_class, seed)]
     return {"train": train_index, "val": val_index}
@@ -389,6 +404,12 @@ def _check_size(size) -> int:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 32 <= size <= 224:
         raise ValueError(f"image size must be an integer from 32 to 224, got {size!r}.")
     return int(size)
+
+
+def _check_flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def _resize_to_rgb(images, size: int):
@@ -443,6 +464,9 @@ def make_dataset(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    shuffle = _check_flag(shuffle, "shuffle")
+    preprocess = _check_flag(preprocess, "preprocess")
+    one_hot = _check_flag(one_hot, "one_hot")
 
     images = tf.constant(x)
     labels = None if y is None else tf.constant(y.astype(np.int32))

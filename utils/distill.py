@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from numbers import Real
 
 import keras
 import numpy as np
@@ -29,7 +30,7 @@ from utils import inspection
 
 
 def _check_temperature(temperature: float) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+    if isinstance(temperature, bool) or not isinstance(temperature, Real):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")

@@ -169,8 +169,9 @@ def extract_features(
 ) -> np.ndarray:
     """Features of ``base`` for 28x28 grey ``images``, computed once and cached.
 
-    Returns a float32 array of shape (N, *base.output_shape[1:]). A cache file
-    that is damaged or does not match its checksum is reported and recomputed,
+    Returns a float32 array of shape (N, *base.output_shape[1:]); no images
+    (N = 0) give an empty array, without running the base. A cache file that
+    is damaged or does not match its checksum is reported and recomputed,
     never trusted (see :func:`load_cached`). If the cache cannot be written,
     the features are returned anyway (see :func:`save_cached`).
     """
@@ -179,6 +180,8 @@ def extract_features(
         raise ValueError(
             f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
         )
+    if len(images) == 0:  # Keras's predict cannot run on no batches
+        return np.zeros((0, *base.output_shape[1:]), np.float32)
     if use_cache:
         path = cache_path(base, images, image_size, preprocess)
         cached = load_cached(path, (len(images), *base.output_shape[1:]))

@@ -42,7 +42,11 @@ def base_part(
     start = _layer_index(base, after)
     stop = len(base.layers) - 1 if until is None else _layer_index(base, until)
     if stop <= start:
-        raise ValueError(f"{until!r} must come after {after!r} in {base.name}")
+        raise ValueError(
+            f"{after!r} is the last layer of {base.name}: there is nothing after it to run"
+            if until is None
+            else f"until={until!r} must come after after={after!r} in {base.name}"
+        )
     inputs = keras.Input(shape=base.layers[start].output.shape[1:], name=f"{after}_features")
     x = inputs
     for layer in base.layers[start + 1 : stop + 1]:

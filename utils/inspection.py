@@ -185,20 +185,21 @@ def extract_block_features(
     base: keras.Model,
     images: np.ndarray,
     image_size: int,
-    blocks: Iterable[str] = ("block3", "block4", "block5"),
+    blocks: str | Iterable[str] = ("block3", "block4", "block5"),
     batch_size: int = 128,
     preprocess: bool = True,
     use_cache: bool = True,
 ) -> dict[str, np.ndarray]:
     """Features after several blocks of a VGG16 base, from **one** pass over the images.
 
-    Returns ``{block: (N, height, width, channels)}``. Each result is cached
+    ``blocks`` is one block name (``"block3"``) or several. Returns
+    ``{block: (N, height, width, channels)}``. Each result is cached
     under the same key that ``features.extract_features`` uses for the base cut
     at that block, so the two functions share their cache. Only the blocks
     missing from the cache are computed. Introduced in chapter 01.
     """
     data.check_images(images)
-    blocks = list(blocks)
+    blocks = [blocks] if isinstance(blocks, str) else list(blocks)
     if not blocks:
         raise ValueError("blocks is empty.")
     if tuple(base.input_shape[1:3]) != (image_size, image_size):

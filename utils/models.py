@@ -129,16 +129,29 @@ def set_trainable_blocks(base: keras.Model, n_trainable: int) -> dict[str, int]:
 
     ``0`` freezes everything (feature extraction), ``5`` trains every block
     (full fine-tuning). Blocks the base does not contain (a base cut at block3
-    has no block4) are simply absent. Remember to ``compile()`` again after
-    calling this. Returns the trainable and frozen parameter counts.
+    has no block4) are simply absent. ``base`` may also be a model that
+    contains the base (``transfer_model(base)``): layers outside the VGG16
+    blocks, such as the head, keep their own trainable setting. A model
+    without VGG16 blocks raises ValueError. Remember to ``compile()`` again
+    after calling this. Returns the trainable and frozen parameter counts.
     Introduced in chapter 00, used from chapter 03 on.
     """
+    if isinstance(n_trainable, bool) or not isinstance(n_trainable, (int, np.integer)):
+        raise ValueError(f"n_trainable must be an integer from 0 to 5, got {n_trainable!r}")
     if not 0 <= n_trainable <= len(VGG16_BLOCKS):
         raise ValueError(f"n_trainable must be between 0 and 5, got {n_trainable}")
+    layers = list(leaf_layers(base))
+    if not any(block_of(layer) for layer in layers):
+        raise ValueError(
+            f"{base.name} has no VGG16 block layers (block1_conv1, ...): pass the VGG16 base "
+            "(weights.load_vgg16) or a model that contains it"
+        )
     trainable_blocks = set(VGG16_BLOCKS[len(VGG16_BLOCKS) - n_trainable :])
-    base.trainable = True
-    for layer in base.layers:
-        layer.trainable = block_of(layer) in trainable_blocks
+    kept = [layer.trainable for layer in layers]
+    base.trainable = True  # Keras sets every nested layer too; the loop below decides
+    for layer, was in zip(layers, kept, strict=True):
+        block = block_of(layer)
+        layer.trainable = was if block is None else block in trainable_blocks
     return parameter_counts(base)
 
 

@@ -49,14 +49,22 @@ def _check_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> None:
         raise ValueError(f"labels must be integer class ids, got {labels.dtype}")
     if len(labels) and (labels.min() < 0 or labels.max() >= probabilities.shape[1]):
         raise ValueError(f"labels must be in [0, {probabilities.shape[1]})")
+    sums = probabilities.sum(axis=1)
+    if (probabilities < 0).any() or (np.abs(sums - 1) > 1e-3).any():  # NaN passes, gives NaN
+        raise ValueError(
+            f"each row of probabilities must be >= 0 and sum to 1; got values from "
+            f"{probabilities.min():.4g} to {probabilities.max():.4g} and row sums from "
+            f"{sums.min():.4g} to {sums.max():.4g}. Logits? Apply objective.softmax first."
+        )
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy ``-(1/N) sum_i log p_i[y_i]``, by hand with NumPy.
 
-    ``probabilities`` is (N, classes), each row a distribution; ``labels`` are
-    integer class ids. No clipping: a zero probability for the true class
-    gives ``inf``, as the formula says. Introduced in chapter 02.
+    ``probabilities`` is (N, classes), each row a distribution (rows that are
+    not, such as logits, raise ValueError); ``labels`` are integer class ids.
+    No clipping: a zero probability for the true class gives ``inf``, as the
+    formula says. Introduced in chapter 02.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels)

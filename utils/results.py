@@ -22,9 +22,14 @@ KEY_PATTERN = re.compile(r"^ch\d\d_[a-z0-9_]+$")
 
 
 def record(key: str, value: float | int | str) -> float | int | str:
-    """Store ``value`` under ``key`` (such as ``"ch00_probe_imagenet"``) and return it."""
+    """Store ``value`` under ``key`` (such as ``"ch00_probe_imagenet"``) and return it.
+
+    A NumPy number (``np.float32(0.9)``) is stored and returned as the Python number.
+    """
     if not KEY_PATTERN.match(key):
         raise ValueError(f"result keys look like 'ch04_test_accuracy', got {key!r}")
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"record numbers or short text, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):

@@ -77,13 +77,16 @@ def accuracy(model: keras.Model, x, y=None, batch_size: int = 256) -> float:
     (``data.make_dataset(..., shuffle=True)``) is scored correctly. Labels are
     class ids of shape (N,) or (N, 1), or one-hot rows (N, classes). Labels of
     another shape, of a length other than the number of predictions, or that are
-    not class ids of the model raise ``ValueError``.
+    not class ids of the model raise ``ValueError``, and so does an empty array
+    or dataset: there is nothing to score.
     """
     if y is None:
         probabilities, labels = _predict_batches(model, x)
     else:
-        probabilities = model.predict(x, batch_size=batch_size, verbose=0)
         labels = np.asarray(y)
+        if len(x) == 0 or labels.size == 0:
+            raise ValueError("accuracy got an empty array: there is nothing to score")
+        probabilities = model.predict(x, batch_size=batch_size, verbose=0)
     labels = _class_ids(labels, probabilities.shape)
     return float((probabilities.argmax(axis=1) == labels).mean())
 

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+from numbers import Integral
 from pathlib import Path
 
 from utils.assets import AssetError, cache_dir, sha256_file, verify_sha256
@@ -162,7 +163,7 @@ def _check_arguments(weights, input_shape, cut_at) -> tuple[int, int, int]:
     if (
         shape is None
         or len(shape) != 3
-        or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
+        or not all(isinstance(n, Integral) and not isinstance(n, bool) for n in shape)
         or shape[2] != 3
         or min(shape[:2]) < 32
     ):
@@ -170,7 +171,7 @@ def _check_arguments(weights, input_shape, cut_at) -> tuple[int, int, int]:
             f"input_shape must be (height, width, 3) with height and width >= 32, "
             f"not {input_shape!r}."
         )
-    return shape
+    return tuple(int(n) for n in shape)  # NumPy integers too
 
 
 def _vgg16_base(input_shape):
