@@ -8,6 +8,8 @@
 #               models, runs, converted weights); keep .venv and the downloads
 #               (data/cache/downloads, data/cache/npm), so it all rebuilds offline
 #   make distclean  remove the build and all of data/cache, downloads included
+#   make hub    start a JupyterHub for a workshop in one room (NOT for the open internet):
+#               HUB_USERS participants on HUB_IP:HUB_PORT (book/instructor-guide.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +25,7 @@ PIP_FAILED := echo "make setup: pip could not install the packages (see its mess
 Without network, install from a wheelhouse: PIP_NO_INDEX=1 PIP_FIND_LINKS=\$$PWD/wheels make data \
 (book/instructor-guide.md, step 2)." >&2; exit 1
 
-.PHONY: setup data book site web-assets test lab bench clean distclean
+.PHONY: setup data book site web-assets test lab bench clean distclean hub hub-setup
 
 # A claim of the text that no longer holds stops the tests, the website build and
 # the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
@@ -37,6 +39,16 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 setup: $(BIN)/.installed
+
+# The hub's packages (the `hub` extra of pyproject.toml), only for `make hub` and `make test`.
+$(BIN)/.installed-hub: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test,hub]" || { $(PIP_FAILED); }
+	@touch $@
+
+# The hub's packages and its proxy, configurable-http-proxy from npm, pinned with every
+# dependency and its sha512 in hub/package-lock.json and cached in data/cache/npm.
+hub-setup: $(BIN)/.installed-hub
+	@$(BIN)/python hub/launch.py --install-only
 
 # The chapters' assets only: the website's JavaScript (npm) is fetched by site/book.
 data: setup
@@ -56,7 +68,7 @@ site: web-assets
 web-assets: setup
 	@$(BIN)/python book/fetch_web_assets.py
 
-test: data web-assets
+test: data web-assets hub-setup
 	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=20
 
@@ -66,6 +78,14 @@ bench: data
 
 lab: data
 	$(BIN)/jupyter lab notebooks/
+
+# A JupyterHub for a closed room: one shared password, plain HTTP (hub/launch.py).
+# Participants' folders stay in hub/state/ between starts; `make clean` keeps them.
+HUB_USERS ?= 10
+HUB_IP ?= 127.0.0.1
+HUB_PORT ?= 8000
+hub: data hub-setup
+	$(BIN)/python hub/launch.py --users $(HUB_USERS) --ip $(HUB_IP) --port $(HUB_PORT)
 
 # Downloaded originals are the only offline copies: clean keeps them.
 clean:

@@ -2,7 +2,8 @@
 
 notebooks/ruff.toml extends those rules for the chapters: imports wrap at 79 columns.
 
-Run the same check by hand with `.venv/bin/ruff check utils tests notebooks tools book benchmarks`;
+Run the same check by hand with
+`.venv/bin/ruff check utils tests notebooks tools book benchmarks hub`;
 `ruff check --fix` repairs most findings. That notebooks are committed without
 outputs is checked in tests/test_structure.py.
 """
@@ -15,8 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # The helper package, the tests, the chapters (ruff reads .ipynb), the build
-# tools, and the scripts of the book and the benchmark.
-FOLDERS = ["utils", "tests", "notebooks", "tools", "book", "benchmarks"]
+# tools, the scripts of the book and the benchmark, and the classroom hub.
+FOLDERS = ["utils", "tests", "notebooks", "tools", "book", "benchmarks", "hub"]
 
 
 @pytest.mark.parametrize("folder", FOLDERS)

@@ -25,6 +25,8 @@ def record(key: str, value: float | int | str) -> float | int | str:
     """Store ``value`` under ``key`` (such as ``"ch00_probe_imagenet"``) and return it.
 
     A NumPy number (``np.float32(0.9)``) is stored and returned as the Python number.
+    The website build reads the stored values (myst-nb's ``glue``); where myst-nb
+    is not installed, as on Colab, the value is checked and returned only.
     """
     if not KEY_PATTERN.match(key):
         raise ValueError(f"result keys look like 'ch04_test_accuracy', got {key!r}")
@@ -34,8 +36,10 @@ def record(key: str, value: float | int | str) -> float | int | str:
         raise ValueError(f"record numbers or short text, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{key} is {value}: only finite numbers can be recorded")
-    from myst_nb import glue
-
+    try:
+        from myst_nb import glue
+    except ImportError:  # no site build here (Colab, a bare kernel): nothing collects it
+        return value
     glue(key, value, display=False)
     return value
 
