@@ -7,14 +7,26 @@ headless Chromium (Debian's `chromium`, driven by Playwright from PyPI; never
 the pages make is recorded: a request to any other host fails the test (and is
 blocked, so the browser really is offline). A full-page screenshot of every
 page is saved under _build/screenshots/.
+
+The precomputed grid panels (utils.widgets.GridPanel) are checked twice: a
+small panel in a page of its own, embedded the way the site embeds widgets
+(no site build needed), and chapter 02's panel on the built site. Each
+control is dragged to two other grid positions, and the answer shown must be
+the one precomputed for the new point: nothing but the page's widget manager runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
+import json
+import re
+import shutil
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+OFFLINE = ROOT / "_build" / "web-assets" / "offline"  # book/fetch_web_assets.py
 SEARCH_WORD = "VGG16"
 TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1280, "height": 900}
@@ -87,16 +100,25 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def server(site):
-    """The site served on a free port of 127.0.0.1; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
+@contextlib.contextmanager
+def _serve(directory: Path):
+    """``directory`` served on a free port of 127.0.0.1; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """The site served on a free port of 127.0.0.1; yields its base URL."""
+    with _serve(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +243,10 @@ def visits(browser, server):
             page.wait_for_load_state("networkidle")
             if "widget-view+json" in (HTML / path).read_text():
                 page.wait_for_selector(".widget-subarea .jupyter-widgets", state="visible")
+                # Widget pictures (a grid panel's PNGs) load from blob: URLs after the widgets draw.
+                page.wait_for_function(
+                    "[...document.querySelectorAll('.cell_output img')].every((i) => i.complete)"
+                )
             result = page.evaluate(MEASURE)
             result["url"] = page.url
             name = "home" if path == "index.html" else Path(path).stem
@@ -399,6 +425,205 @@ def test_search_finds_a_word(browser, server):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         _screenshot(page, SCREENSHOTS / f"search-{SEARCH_WORD}.png")
         assert not recorder.outside, f"search requested other hosts: {recorder.outside}"
+        assert not recorder.errors, "\n".join(recorder.errors)
+    finally:
+        recorder.close()
+
+
+# --------------------------------------------------------------------------- grid panels
+
+# What a GridPanel (utils/widgets.py) shows now: its visible captions, its
+# controls' readouts and its visible pictures.
+VISIBLE_ANSWER = """(panel) => {
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  return {
+    captions: [...panel.querySelectorAll('.grid-caption')].filter(visible)
+      .map((el) => el.innerText.trim()),
+    readouts: [...panel.querySelectorAll('.widget-readout')].map((el) => el.innerText.trim()),
+    images: [...panel.querySelectorAll('img')].filter(visible)
+      .map((img) => ({ complete: img.complete, width: img.naturalWidth, shown: img.width })),
+    text: panel.innerText,
+  };
+}"""
+
+# The bytes of a picture as the page holds them (widget pictures are blob: URLs).
+PICTURE_BYTES = """async (img) => {
+  const response = await fetch(img.src);
+  return Array.from(new Uint8Array(await response.arrayBuffer()));
+}"""
+
+
+def _drag_slider(page, slider, index: int, count: int) -> None:
+    """Drag a slider's handle to position ``index`` of ``count`` (a SelectionSlider snaps there)."""
+    slider.scroll_into_view_if_needed()
+    track = slider.locator(".noUi-base").bounding_box()
+    handle = slider.locator(".noUi-handle").first.bounding_box()
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * index / (count - 1), y, steps=8)
+    page.mouse.up()
+
+
+def _walk_grid(page, panel, controls: dict[str, list[str]], check) -> list[tuple]:
+    """Drag each control of a grid panel to two other grid positions, in turn.
+
+    ``controls`` maps each control's label to its grid values as the page
+    writes them. After each move the panel must show exactly one answer, the
+    one whose caption names the new grid point, with its pictures loaded;
+    ``check(point, answer)`` adds the caller's checks. Returns the points visited.
+    """
+    labels = list(controls)
+    answer = panel.evaluate(VISIBLE_ANSWER)
+    assert len(answer["readouts"]) == len(labels), f"controls shown: {answer['readouts']}"
+    point = [
+        controls[name].index(text) for name, text in zip(labels, answer["readouts"], strict=True)
+    ]
+    sliders = panel.locator(".widget-slider")
+    visited = []
+    for depth, label in enumerate(labels):
+        count = len(controls[label])
+        for index in [i for i in (0, count - 1, 1) if i != point[depth]][:2]:
+            _drag_slider(page, sliders.nth(depth), index, count)
+            point[depth] = index
+            values = [controls[name][i] for name, i in zip(labels, point, strict=True)]
+            caption = ", ".join(
+                f"{name} {value}" for name, value in zip(labels, values, strict=True)
+            )
+            deadline = time.monotonic() + 10
+            while True:
+                answer = panel.evaluate(VISIBLE_ANSWER)
+                loaded = all(image["complete"] for image in answer["images"])
+                if (answer["captions"] == [caption] and loaded) or time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(100)
+            moved = f"after moving {label} to {values[depth]}"
+            assert answer["captions"] == [caption], f"{moved}: the panel shows {answer['captions']}"
+            assert answer["readouts"] == values, f"{moved}: the controls read {answer['readouts']}"
+            assert answer["images"] and all(image["width"] for image in answer["images"]), moved
+            sizes = [(image["width"], image["shown"]) for image in answer["images"]]
+            assert all(width == shown for width, shown in sizes), f"{moved}: resized {sizes}"
+            check(tuple(values), answer)
+            visited.append(tuple(values))
+    return visited
+
+
+GRID_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>A grid panel</title>
+<script type="application/vnd.jupyter.widget-state+json">{state}</script>
+<script src="_static/offline/requirejs/require.js"></script>
+<script src="_static/offline-widgets.js"></script>
+<script src="_static/offline/html-manager/embed-amd.js"></script>
+</head>
+<body>
+<div class="cell_output">
+<script type="application/vnd.jupyter.widget-view+json">{view}</script>
+</div>
+</body>
+</html>
+"""
+
+
+def test_grid_panel_answers_without_a_kernel(browser, tmp_path):
+    """A 3 x 3 GridPanel in a page of its own, with the site's scripts in the site's order
+    (the saved state, require.js, book/_static/offline-widgets.js, the widget manager),
+    all from 127.0.0.1: every move shows the precomputed picture, byte for byte."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from ipywidgets import embed
+
+    from utils import widgets
+
+    fetched = subprocess.run(
+        [sys.executable, str(ROOT / "book" / "fetch_web_assets.py")],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert fetched.returncode == 0, f"no offline web assets:\n{fetched.stdout}{fetched.stderr}"
+
+    def draw(a, b):
+        figure, ax = plt.subplots(figsize=(1.6, 1.2))
+        ax.plot([0, 1], [a, b])
+        ax.set_title(f"{a} and {b}", fontsize=8)
+        return figure, f"<p>the sum is {a + b}</p>"
+
+    panel = widgets.GridPanel(draw, {"A": [1, 2, 3], "B": [10, 20, 30]}, start=(2, 20), dpi=40)
+    site = tmp_path / "site"
+    for folder in ("requirejs", "html-manager"):
+        shutil.copytree(OFFLINE / folder, site / "_static" / "offline" / folder)
+    shutil.copy(ROOT / "book" / "_static" / "offline-widgets.js", site / "_static")
+    state = embed.dependency_state(panel.widget, drop_defaults=False)
+    data = embed.embed_data(panel.widget, state=state)
+    (site / "grid.html").write_text(
+        GRID_PAGE.format(
+            state=embed.escape_script(json.dumps(data["manager_state"])),
+            view=embed.escape_script(json.dumps(data["view_specs"][0])),
+        )
+    )
+
+    def same_answer(point, answer):
+        point = tuple(int(value) for value in point)  # as the page writes them: text
+        assert f"the sum is {sum(point)}" in answer["text"]
+        shown = page.locator(".grid-panel img:visible")
+        assert shown.count() == 1
+        expected = bytes(panel.answers[point].children[1].value)
+        assert bytes(shown.evaluate(PICTURE_BYTES)) == expected, f"{point}: another picture"
+
+    recorder = Recorder(browser)
+    try:
+        with _serve(site) as url:
+            page = recorder.new_page()
+            page.goto(url + "grid.html", wait_until="load")
+            grid = page.locator(".grid-panel")
+            grid.wait_for(state="visible")
+            same_answer(("2", "20"), grid.evaluate(VISIBLE_ANSWER))
+            controls = {"A": ["1", "2", "3"], "B": ["10", "20", "30"]}
+            visited = _walk_grid(page, grid, controls, same_answer)
+            assert visited == [("1", "20"), ("3", "20"), ("3", "10"), ("3", "30")]
+        assert not recorder.outside, f"the page requested other hosts: {recorder.outside}"
+        assert not recorder.errors, "\n".join(recorder.errors)
+    finally:
+        recorder.close()
+
+
+GRID_CHAPTER = "notebooks/02_the_objective.html"
+# What chapter 02 prints for each point of its grid panel, in the panel's order.
+GRID_PRINTED = re.compile(r"^Learning rate (\S+), Steps (\d+): J ends at (\S+)$", re.MULTILINE)
+
+
+def test_chapter_02_grid_panel_answers_without_a_kernel(browser, server):
+    """On the built site, chapter 02's learning rate x steps panel shows, after each move,
+    the curve and verdict of the new grid point: its caption names the point and its
+    verdict ends at the J that the chapter printed for that point."""
+    assert GRID_CHAPTER in CHAPTERS
+    recorder = Recorder(browser)
+    try:
+        page = recorder.new_page()
+        page.goto(server + GRID_CHAPTER, wait_until="load")
+        grid = page.locator(".grid-panel")
+        grid.wait_for(state="visible")
+        printed = "\n".join(page.locator(".cell_output").all_inner_texts())
+        rows = GRID_PRINTED.findall(printed)
+        ends = {(rate, steps): end for rate, steps, end in rows}
+        rates = list(dict.fromkeys(rate for rate, _, _ in rows))
+        steps = list(dict.fromkeys(count for _, count, _ in rows))
+        assert len(rates) >= 3 and len(steps) >= 3, f"the chapter printed {rows}"
+        assert len(ends) == len(rows) == len(rates) * len(steps), f"the chapter printed {rows}"
+
+        def same_answer(point, answer):
+            # The verdict, last in the panel, ends with the last value of J.
+            numbers = re.findall(r"\d+\.\d+", answer["text"])
+            assert numbers and numbers[-1] == ends[point], (
+                f"{point}: the chapter printed J = {ends[point]}, the panel says {answer['text']}"
+            )
+
+        visited = _walk_grid(page, grid, {"Learning rate": rates, "Steps": steps}, same_answer)
+        assert len(visited) == 4
+        assert not recorder.outside, f"the page requested other hosts: {recorder.outside}"
         assert not recorder.errors, "\n".join(recorder.errors)
     finally:
         recorder.close()

@@ -4,17 +4,22 @@ Every panel keeps its logic in plain methods (``show(...)``) that tests call
 directly; the ipywidgets controls only call those methods. Values out of
 range are clamped with a message instead of raising inside a callback.
 Static pages cannot run Python, so each chapter also shows a static result
-beside the panel. Introduced in chapter 00.
+beside the panel; a ``GridPanel`` answers there too, from answers drawn in
+advance on a grid of values. Introduced in chapter 00.
 """
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
+from ipywidgets import embed
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from utils import data, plots
 
@@ -197,6 +202,125 @@ class LearningRateExplorer:
             )
         )
         self._redraw()
+
+
+def _grid_text(value) -> str:
+    """How a grid value reads on a control and in a caption: numbers as ``:g``."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}"
+    return str(value)
+
+
+class GridPanel:
+    """Answers drawn in advance on a grid of control values, so a static page answers too.
+
+    ``controls`` maps one or two labels to their grid values, in order;
+    ``draw(*values)`` returns the answer for one grid point: a matplotlib
+    Figure (kept as a PNG at ``dpi``, then closed), an HTML string, or a tuple
+    of them, shown one under the other below a caption naming the point. Every
+    point is drawn here, once. Each control is a ``SelectionSlider`` whose
+    ``index`` is linked by ``jslink`` to the ``selected_index`` of a ``Stack``
+    of answers (nested for two controls: one inner Stack per value of the
+    first), so the page's widget manager answers without a kernel.
+    ``image_bytes`` is the size of the PNGs; ``state_bytes`` the size of the
+    widget state a page embeds for the panel (PNGs in base64 included).
+    Introduced in chapter 02.
+    """
+
+    def __init__(self, draw, controls, start: Sequence | None = None, dpi: int = 72):
+        if not callable(draw):
+            raise ValueError(f"draw must be a function of one value per control, got {draw!r}")
+        if not isinstance(controls, dict) or len(controls) not in (1, 2):
+            raise ValueError(f"controls must map one or two labels to values, got {controls!r}")
+        self.labels, self.values = [], []
+        for label, values in controls.items():
+            if not isinstance(label, str) or not label.strip():
+                raise ValueError(f"each control needs a label (text), got {label!r}")
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+                values = ()
+            if not len(values):
+                raise ValueError(f"{label}: the grid values must be a non-empty list: {values!r}")
+            texts = [_grid_text(value) for value in values]
+            if len(set(texts)) < len(texts):
+                raise ValueError(f"{label}: the grid values repeat: {texts}")
+            self.labels.append(label)
+            self.values.append(list(values))
+        start = [values[0] for values in self.values] if start is None else list(start)
+        if len(start) != len(self.values) or any(
+            value not in values for value, values in zip(start, self.values, strict=True)
+        ):
+            raise ValueError(f"start must be one grid value per control, got {start!r}")
+        if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or dpi < 10:
+            raise ValueError(f"dpi must be a whole number of at least 10, got {dpi!r}")
+        self.draw, self.dpi = draw, int(dpi)
+        self.start = [values.index(value) for value, values in zip(start, self.values, strict=True)]
+        self.sliders = [
+            widgets.SelectionSlider(
+                options=[(_grid_text(v), v) for v in values], index=index, description=label,
+                style={"description_width": "initial"},
+            )
+            for label, values, index in zip(self.labels, self.values, self.start, strict=True)
+        ]  # fmt: skip
+        self.answers: dict[tuple, widgets.VBox] = {}  # grid point -> its answer
+        self.links: list = []
+        self.image_bytes = 0
+        # One layout and one text style shared by every answer keep the saved state small.
+        self._shared = {"layout": widgets.Layout()}
+        self._text_style = HTMLStyle()
+        self._image_layout = widgets.Layout(align_self="flex-start")  # not stretched to the text
+        stack = self._stack(())
+        shape = " x ".join(str(len(values)) for values in self.values)
+        note = widgets.HTML(
+            f"<i>Precomputed on a grid of {shape} values: on the website the controls snap to "
+            "them; the live panel, in JupyterLab, takes any value.</i>"
+        )
+        self.widget = widgets.VBox([widgets.HBox(self.sliders), note, stack])
+        self.widget.add_class("grid-panel")
+        state = embed.dependency_state(self.widget, drop_defaults=False)  # as a notebook saves it
+        self.state_bytes = len(json.dumps(state))
+
+    def _stack(self, point: tuple):
+        """The answer at ``point``, or a Stack of the answers below it, linked to its control."""
+        depth = len(point)
+        if depth == len(self.values):
+            return self._answer(point)
+        stack = widgets.Stack(
+            [self._stack((*point, value)) for value in self.values[depth]],
+            selected_index=self.start[depth], **self._shared,
+        )  # fmt: skip
+        self.links.append(widgets.jslink((self.sliders[depth], "index"), (stack, "selected_index")))
+        return stack
+
+    def _answer(self, point: tuple) -> widgets.VBox:
+        drawn = self.draw(*point)
+        parts = drawn if isinstance(drawn, tuple) else (drawn,)
+        if not parts or not all(isinstance(part, (plt.Figure, str)) for part in parts):
+            for part in parts:
+                if isinstance(part, plt.Figure):
+                    plt.close(part)
+            raise ValueError(
+                f"draw{point} returned {drawn!r}; expected a matplotlib Figure, an HTML "
+                "string, or a tuple of them"
+            )
+        named = zip(self.labels, point, strict=True)
+        caption = self._render(", ".join(f"{label} {_grid_text(v)}" for label, v in named))
+        caption.add_class("grid-caption")
+        self.answers[point] = widgets.VBox([caption, *map(self._render, parts)], **self._shared)
+        return self.answers[point]
+
+    def _render(self, part):
+        if isinstance(part, str):
+            return widgets.HTML(part, style=self._text_style, **self._shared)
+        buffer = io.BytesIO()
+        no_software = {"Software": None}  # a few bytes less per image
+        part.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight", metadata=no_software)
+        plt.close(part)
+        self.image_bytes += buffer.tell()
+        return widgets.Image(value=buffer.getvalue(), format="png", layout=self._image_layout)
+
+    def display(self) -> None:
+        """Show the controls, the note and the answer at the start values."""
+        display(self.widget)
 
 
 class FeatureMapExplorer:
