@@ -278,6 +278,22 @@ def test_the_command_line_prints_an_asset_error_as_one_line(isolated, monkeypatc
     assert "`make data`" in err and "Traceback" not in err
 
 
+def test_the_command_line_says_when_the_cache_cannot_be_written(isolated, monkeypatch, capsys):
+    """Review row 1.19: a cache whose downloads folder cannot be made gave a traceback."""
+    import keras
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    isolated.mkdir()
+    (isolated / "downloads").write_text("a file where the downloads folder goes")
+    assert weights.main() == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Could not write in the cache folder" in err
+    assert "TLBOOK_CACHE_DIR" in err and "Traceback" not in err
+
+
 def test_the_command_line_prints_the_weights_and_their_provenance(monkeypatch, capsys):
     monkeypatch.setattr(weights, "prepare_imagenet_weights", lambda: "/cache/w.h5")
     monkeypatch.setattr(weights, "weights_provenance", lambda: {"source": "ImageNet"})

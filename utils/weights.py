@@ -411,8 +411,9 @@ def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
 def main() -> int:
     """Prepare the weights and print where they came from (``python -m utils.weights``).
 
-    Used by ``make data``. An :class:`~utils.assets.AssetError` is printed to
-    stderr as one line, without a traceback, and gives exit status 1.
+    Used by ``make data``. An :class:`~utils.assets.AssetError`, or a cache
+    folder that cannot be written, is printed to stderr as one line, without a
+    traceback, and gives exit status 1.
     Introduced in chapter 00.
     """
     try:
@@ -421,6 +422,13 @@ def main() -> int:
     except AssetError as error:
         message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         print(f"ImageNet VGG16 weights: FAILED. {message}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the cache folder cannot be written (read-only, full, a file)
+        print(
+            f"ImageNet VGG16 weights: FAILED. Could not write in the cache folder {cache_dir()}: "
+            f"{error}. Make it writable, or set TLBOOK_CACHE_DIR to a folder you can write to.",
+            file=sys.stderr,
+        )
         return 1
     print(f"ImageNet VGG16 weights: {path}")
     print(json.dumps(provenance, indent=2))
