@@ -236,9 +236,8 @@ class GridPanel:
         for label, values in controls.items():
             if not isinstance(label, str) or not label.strip():
                 raise ValueError(f"each control needs a label (text), got {label!r}")
-            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-                values = ()
-            if not len(values):
+            not_a_list = isinstance(values, (str, bytes)) or not hasattr(values, "__len__")
+            if not_a_list or not len(values):
                 raise ValueError(f"{label}: the grid values must be a non-empty list: {values!r}")
             texts = [_grid_text(value) for value in values]
             if len(set(texts)) < len(texts):
