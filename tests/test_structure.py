@@ -112,3 +112,30 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme and "make book" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, flags=re.M), ".ci/run must call `make test`"
+
+
+# A code cell draws a figure when it calls a plotting function of utils.plots
+# (confusion_counts only counts), opens or shows a matplotlib figure, or shows
+# an explorer's answer at the top level, and does not close what it drew.
+DRAWS = re.compile(
+    r"plots\.(?!confusion_counts\b)\w+\(|plt\.(?:subplots|figure|show)\(|^\w+\.show\(",
+    re.MULTILINE,
+)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_has_alternative_text(notebook):
+    """The website shows a cell's figures with the text of its `mystnb.image.alt`
+    metadata as their alt attribute (otherwise the alt is the image's file name)."""
+    missing = []
+    for cell in _cells(notebook):
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code" or not DRAWS.search(source) or "plt.close(" in source:
+            continue
+        alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+        if len(alt.split()) < 8:
+            missing.append(cell.get("id"))
+    assert not missing, (
+        f"{notebook.name}: cells {missing} draw a figure without alternative text "
+        "(cell metadata mystnb.image.alt, at least 8 words that say what it shows)"
+    )
