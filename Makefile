@@ -4,6 +4,8 @@
 #   make lab    open the chapters in JupyterLab
 #   make data   fetch and verify the data and weights (run it before a workshop; no npm)
 #   make bench  time every chapter and measure its memory (benchmarks/results.md)
+#   make dist   one archive for a room without network: the built website, the chapters,
+#               the package and the verified data and weights (after `make book`)
 #   make clean  remove the website build and what the chapters computed (features,
 #               models, runs, converted weights); keep .venv and the downloads
 #               (data/cache/downloads, data/cache/npm), so it all rebuilds offline
@@ -25,7 +27,7 @@ PIP_FAILED := echo "make setup: pip could not install the packages (see its mess
 Without network, install from a wheelhouse: PIP_NO_INDEX=1 PIP_FIND_LINKS=\$$PWD/wheels make data \
 (book/instructor-guide.md, step 2)." >&2; exit 1
 
-.PHONY: setup data book site web-assets test lab bench clean distclean hub hub-setup
+.PHONY: setup data book site web-assets test lab bench dist clean distclean hub hub-setup
 
 # A claim of the text that no longer holds stops the tests, the website build and
 # the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
@@ -78,6 +80,11 @@ bench: data
 
 lab: data
 	$(BIN)/jupyter lab notebooks/
+
+# The offline bundle, _build/dist/transfer-learning-hands-on-<version>.tar.gz
+# (tools/make_dist.py): it packs the website that `make book` built but does not build it.
+dist: data
+	$(BIN)/python -m tools.make_dist
 
 # A JupyterHub for a closed room: one shared password, plain HTTP (hub/launch.py).
 # Participants' folders stay in hub/state/ between starts; `make clean` keeps them.
