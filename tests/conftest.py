@@ -21,3 +21,11 @@ def pil_allocations(monkeypatch):
     monkeypatch.setattr(Image, "new", new)
     monkeypatch.setattr(Image.Image, "resize", resize)
     return sizes
+
+
+def pytest_configure(config):
+    """Whenever nbval runs the chapters, keep its execution for the site build of the same
+    run (tests/nbval_site_cache.py; `-p no:nbval-site-cache` turns it off)."""
+    import nbval_site_cache  # beside this file: pytest puts tests/ on sys.path
+
+    nbval_site_cache.register(config)
