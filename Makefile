@@ -70,7 +70,10 @@ site: web-assets
 web-assets: setup
 	@$(BIN)/python book/fetch_web_assets.py
 
+# The tests also need axe-core (the browser test's accessibility checks): pinned and
+# cached like the web assets, but unpacked into _build/test-assets, never on the site.
 test: data web-assets hub-setup
+	@$(BIN)/python book/fetch_web_assets.py --test-assets
 	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 --durations=20
 

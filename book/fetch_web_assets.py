@@ -18,6 +18,14 @@ Run it by hand with
     python book/fetch_web_assets.py            # fetch (if needed) and unpack
     python book/fetch_web_assets.py --check    # only say whether all is in place
 
+The browser test needs one more package that the site must not ship: axe-core,
+which checks the pages' accessibility. ``--test-assets`` treats it the same way
+(pinned, verified, cached in ``data/cache/npm/``) but unpacks it into
+``_build/test-assets/``, which is not in ``html_static_path``; ``make test``
+runs it:
+
+    python book/fetch_web_assets.py --test-assets [--check]
+
 Downloading needs ``npm`` (Node.js) and the npm registry once; afterwards the
 cache is enough. To prepare a machine that will build the book offline, run
 ``make site`` (or this script) once while online.
@@ -94,6 +102,24 @@ PACKAGES = [
 MANIFEST = TARGET / "manifest.json"  # what was unpacked: the packages and each file's sha256
 ENTRY_POINTS = ["requirejs/require.js", "html-manager/embed-amd.js", "mathjax/tex-mml-chtml.js"]
 
+# Test-only assets (--test-assets): the same pinning and checks, unpacked outside
+# html_static_path, so that they never reach the website.
+TEST_TARGET = ROOT / "_build" / "test-assets"
+TEST_PACKAGES = [
+    {
+        # The accessibility rules engine that tests/test_browser.py runs in every page.
+        "name": "axe-core",
+        "version": "4.14.1",
+        "integrity": "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/"
+        "pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        "into": "axe-core",
+        "strip": "",
+        "files": ["axe.min.js", "LICENSE", "package.json"],
+        "again": "make test",  # what to run once the cause of a failed fetch is fixed
+    },
+]
+TEST_ENTRY_POINTS = ["axe-core/axe.min.js"]
+
 
 class FetchError(RuntimeError):
     """A web asset could not be fetched or failed its integrity check."""
@@ -113,6 +139,11 @@ def _verified(path: Path, package: dict) -> bool:
     return path.is_file() and _integrity(path) == package["integrity"]
 
 
+def _again(package: dict) -> str:
+    """The command that fetches ``package`` again: `make site`, or `make test` for test assets."""
+    return package.get("again", "make site")
+
+
 def _npm_pack(package: dict) -> None:
     """Download one pinned tarball into CACHE with npm (npm's own cache is used first)."""
     spec = f"{package['name']}@{package['version']}"
@@ -120,7 +151,8 @@ def _npm_pack(package: dict) -> None:
     if npm is None:
         raise FetchError(
             f"{spec} is not in {CACHE} and `npm` (Node.js) is not installed to fetch it.\n"
-            "Install Node.js (for example `apt-get install npm`) and run `make site` again."
+            "Install Node.js (for example `apt-get install npm`) and run "
+            f"`{_again(package)}` again."
         )
     result = subprocess.run(
         [
@@ -143,9 +175,9 @@ def _npm_pack(package: dict) -> None:
         registry = os.environ.get("npm_config_registry", "the npm registry")
         raise FetchError(
             f"could not download {spec} from {registry}, and it is not cached in {CACHE}.\n"
-            "The website hosts its own copy so that it works offline; fetching it needs the "
-            "npm registry once. Connect to the internet (or set a registry mirror with "
-            "`npm config set registry <url>`) and run `make site` again.\n"
+            "The website and its tests use their own copy so that they work offline; fetching "
+            "it needs the npm registry once. Connect to the internet (or set a registry mirror "
+            f"with `npm config set registry <url>`) and run `{_again(package)}` again.\n"
             f"npm said: {(result.stderr or result.stdout).strip()[-1500:]}"
         )
 
@@ -165,7 +197,7 @@ def fetch(package: dict) -> Path:
         path.unlink()
         raise FetchError(
             f"{path.name} failed its integrity check: expected {package['integrity']}, "
-            f"got {found}. The corrupt file was removed; run `make site` again."
+            f"got {found}. The corrupt file was removed; run `{_again(package)}` again."
         )
     return path
 
@@ -193,10 +225,18 @@ def unpack(package: dict, tarball: Path, destination: Path) -> int:
     return count
 
 
-def _wanted() -> dict:
-    """What TARGET must hold; a change here (a new version, other files) unpacks again."""
+def _bundle(test_assets: bool = False) -> tuple[list[dict], Path, list[str]]:
+    """The packages, the folder they unpack into and its entry points: the website's
+    assets, or with ``test_assets`` those only the tests use."""
+    if test_assets:
+        return TEST_PACKAGES, TEST_TARGET, TEST_ENTRY_POINTS
+    return PACKAGES, TARGET, ENTRY_POINTS
+
+
+def _wanted(packages: list[dict]) -> dict:
+    """What a target must hold; a change here (a new version, other files) unpacks again."""
     keys = ("version", "integrity", "into", "strip", "files")
-    return {p["name"]: {key: p[key] for key in keys} for p in PACKAGES}
+    return {p["name"]: {key: p[key] for key in keys} for p in packages}
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -208,25 +248,27 @@ def _digests(folder: Path) -> dict[str, str]:
     }
 
 
-def problems() -> list[str]:
-    """What is wrong with TARGET; empty when it holds the pinned packages, every file intact.
+def problems(test_assets: bool = False) -> list[str]:
+    """What is wrong with TARGET (TEST_TARGET with ``test_assets``); empty when it holds
+    the pinned packages, every file intact.
 
     Each run re-reads every unpacked file and compares its sha256 with the
     manifest written at unpacking time (about 0.1 s), so a truncated, edited
     or deleted file is noticed and unpacked again from the verified tarball.
     """
+    packages, target, entry_points = _bundle(test_assets)
     try:
-        manifest = json.loads(MANIFEST.read_text())
+        manifest = json.loads((target / MANIFEST.name).read_text())
     except (OSError, ValueError):
         return ["not unpacked yet (no manifest)"]
-    if not isinstance(manifest, dict) or manifest.get("packages") != _wanted():
+    if not isinstance(manifest, dict) or manifest.get("packages") != _wanted(packages):
         return ["unpacked from other versions or files than the pinned ones"]
     files = manifest.get("files")
-    if not isinstance(files, dict) or not set(ENTRY_POINTS) <= set(files):
+    if not isinstance(files, dict) or not set(entry_points) <= set(files):
         return ["the manifest does not list the unpacked files (an older script wrote it)"]
     found = []
     for name, digest in files.items():
-        path = TARGET / name
+        path = target / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
             found.append(f"the manifest lists an unsafe path {name!r}")
         elif not path.is_file():
@@ -236,48 +278,57 @@ def problems() -> list[str]:
     return found
 
 
-def in_place() -> bool:
-    """Whether TARGET holds exactly the pinned packages, each file as it was unpacked."""
-    return not problems()
+def in_place(test_assets: bool = False) -> bool:
+    """Whether TARGET (TEST_TARGET with ``test_assets``) holds exactly the pinned
+    packages, each file as it was unpacked."""
+    return not problems(test_assets)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check, fetch nothing")
+    parser.add_argument(
+        "--test-assets",
+        action="store_true",
+        help="the assets only the tests use (axe-core), in _build/test-assets: not on the site",
+    )
     args = parser.parse_args(argv)
-    found = problems()
+    packages, target, entry_points = _bundle(args.test_assets)
+    label, whose = ("test assets", "tests'") if args.test_assets else ("web assets", "website's")
+    found = problems(args.test_assets)
     if not found:
-        print(f"web assets: in place ({TARGET.relative_to(ROOT)})")
+        print(f"{label}: in place ({target.relative_to(ROOT)})")
         return 0
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    print(f"web assets: {found[0]}{more}")
+    print(f"{label}: {found[0]}{more}")
     if args.check:
-        print("web assets: missing or out of date; run `python book/fetch_web_assets.py`")
+        option = " --test-assets" if args.test_assets else ""
+        print(f"{label}: missing or out of date; run `python book/fetch_web_assets.py{option}`")
         return 1
     try:
-        tarballs = [(package, fetch(package)) for package in PACKAGES]
+        tarballs = [(package, fetch(package)) for package in packages]
     except FetchError as error:
-        print(f"error: fetching the website's offline assets failed:\n{error}", file=sys.stderr)
+        print(f"error: fetching the {whose} offline assets failed:\n{error}", file=sys.stderr)
         return 1
-    STATIC.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="offline.", dir=STATIC))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
     try:
         for package, tarball in tarballs:
             count = unpack(package, tarball, staging)
-            print(f"web assets: {package['name']}@{package['version']} ({count} files)")
-        for name in ENTRY_POINTS:
+            print(f"{label}: {package['name']}@{package['version']} ({count} files)")
+        for name in entry_points:
             if not (staging / name).is_file():
                 raise FetchError(f"{name} is missing after unpacking")
-        manifest = {"packages": _wanted(), "files": _digests(staging)}
+        manifest = {"packages": _wanted(packages), "files": _digests(staging)}
         (staging / MANIFEST.name).write_text(json.dumps(manifest, indent=2) + "\n")
-        shutil.rmtree(TARGET, ignore_errors=True)
-        staging.rename(TARGET)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
     except FetchError as error:
-        print(f"error: unpacking the website's offline assets failed:\n{error}", file=sys.stderr)
+        print(f"error: unpacking the {whose} offline assets failed:\n{error}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    print(f"web assets: ready in {TARGET.relative_to(ROOT)}")
+    print(f"{label}: ready in {target.relative_to(ROOT)}")
     return 0
 
 

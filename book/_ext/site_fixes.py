@@ -51,7 +51,29 @@ def _rebuild_when_static_files_change(app, env, added, changed, removed):
     return sorted(env.found_docs - set(added) - set(changed) - set(removed))
 
 
+# Accessibility (axe-core in tests/test_browser.py): two attributes of the page body
+# that docutils and myst-nb write.
+BODY_FIXES = [
+    # myst-nb names every "Show code cell source" toggle "Toggle hidden content", so
+    # the visible words are not in the accessible name (WCAG 2.5.3, label in name).
+    # Without the aria-label the summary is named by what it shows.
+    ('<summary aria-label="Toggle hidden content">', "<summary>"),
+    # docutils puts the references in a role="list" whose items have the deprecated
+    # DPUB role doc-biblioentry, which a list may not hold (WCAG 1.3.1): listitem.
+    ('role="doc-biblioentry"', 'role="listitem"'),
+]
+
+
+def _fix_body(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body:
+        for old, new in BODY_FIXES:
+            body = body.replace(old, new)
+        context["body"] = body
+
+
 def setup(app):
+    app.connect("html-page-context", _fix_body)
     # After the other handlers (myst-nb adds the widget scripts in this event).
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)
     app.connect("env-get-outdated", _rebuild_when_static_files_change)

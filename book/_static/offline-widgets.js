@@ -38,4 +38,28 @@
       },
     };
   });
+
+  // 3. Names for the sliders. ipywidgets draws a slider's handle as a role="slider"
+  //    element without a name (its visible label is a separate <label>), so a screen
+  //    reader announces only a number. Each handle, once drawn, is labelled by it.
+  var labels = 0;
+  function nameSliders() {
+    document.querySelectorAll(".widget-slider").forEach(function (slider) {
+      var label = slider.querySelector(".widget-label");
+      if (!label || !label.textContent.trim()) return;
+      slider.querySelectorAll('[role="slider"]:not([aria-labelledby])').forEach(function (handle) {
+        label.id = label.id || "widget-label-" + ++labels;
+        handle.setAttribute("aria-labelledby", label.id);
+      });
+    });
+  }
+  var pending = false;
+  new MutationObserver(function () {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(function () {
+      pending = false;
+      nameSliders();
+    });
+  }).observe(document.documentElement, { childList: true, subtree: true });
 })();
