@@ -1,6 +1,7 @@
 """Tests of utils.widgets, driven from Python without a browser."""
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -57,3 +58,62 @@ def test_bad_images_are_rejected():
         widgets.ClassExplorer(np.zeros((3, 28, 28), np.float32), np.zeros(3, np.uint8))
     with pytest.raises(ValueError):
         widgets.ClassExplorer(np.zeros((3, 28, 28), np.uint8), np.array([0, 1, 12]))
+
+
+def test_the_summary_names_the_training_images_shown(explorer):
+    plt.close(explorer.show("Bag", 3))
+    indices = ", ".join(str(i) for i in explorer.shown_indices)
+    assert explorer.summary.value == (
+        f"The first 3 of the 600 training images of class 'Bag': indices {indices}."
+    )
+    assert explorer.shown_indices.tolist() == np.flatnonzero(explorer.labels == 8)[:3].tolist()
+    figure = explorer.show("Bag", 1)
+    assert figure._suptitle.get_text() == "1 training image of class 'Bag'"  # not "images"
+    assert "The first 1 of the 600" in explorer.summary.value
+    plt.close(figure)
+
+
+def test_a_grid_panel_draws_every_class_and_count_with_their_indices():
+    """As chapter 00 draws it: a second explorer, so a displayed one keeps its answer."""
+    (x_train, y_train), _ = data.load_fashion_mnist()
+    drawer = widgets.ClassExplorer(x_train[:400], y_train[:400])
+
+    def draw(name, count):
+        return drawer.show(name, count), drawer.summary.value
+
+    grid = widgets.GridPanel(draw, {"Class": data.CLASS_NAMES[:3], "Images": [1, 5]}, dpi=20)
+    assert len(grid.answers) == 6 and len({pngs[0] for pngs in grid.pictures.values()}) == 6
+    text = grid.answers[("Trouser", 5)].children[2].value
+    trousers = np.flatnonzero(y_train[:400] == 1)[:5]
+    assert text.endswith(f"indices {', '.join(map(str, trousers))}.")
+    assert grid.alt_texts[("Trouser", 5)] == [
+        "Figure for Class Trouser, Images 5: 5 training images of class 'Trouser'"
+    ]
+
+
+def test_the_panel_shows_its_picture_with_alternative_text(explorer, monkeypatch):
+    """The website draws a panel's picture as an <img>: it needs alt text (axe's image-alt)."""
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda *objects, **options: shown.append(objects))
+    before = set(plt.get_fignums())
+    explorer.count_slider.value = 4
+    explorer.class_dropdown.value = "Sneaker"  # each change redraws
+    ((bundle,),) = shown[-1:]
+    assert set(bundle) == {"text/html", "text/plain"}
+    alt = "Grid of pictures: 4 training images of class 'Sneaker'"
+    assert bundle["text/plain"] == alt
+    assert bundle["text/html"].startswith(f'<img alt="{alt.replace(chr(39), "&#x27;")}" src=')
+    assert "data:image/png;base64,iVBORw0KGgo" in bundle["text/html"]
+    assert set(plt.get_fignums()) == before, "the figure was left open"
+
+
+def test_show_figure_escapes_the_alternative_text(monkeypatch):
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda *objects, **options: shown.append(objects))
+    figure, _ = plt.subplots(figsize=(1, 1))
+    widgets.show_figure(figure, 'a "quoted" <b>text</b> & more')
+    ((bundle,),) = shown
+    assert bundle["text/html"].startswith(
+        '<img alt="a &quot;quoted&quot; &lt;b&gt;text&lt;/b&gt; &amp; more" src="data:'
+    )
+    assert not plt.fignum_exists(figure.number)

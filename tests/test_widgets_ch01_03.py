@@ -152,3 +152,55 @@ def test_freeze_explorer_needs_every_depth_in_order(freeze_rows):
 def test_freeze_explorer_static_table_is_formatted(freeze_rows):
     text = inspection.format_table(freeze_rows)
     assert len(text.splitlines()) == 2 + 6
+
+
+def test_strongest_names_the_channels_drawn_and_leaves_the_panel_alone(explorer):
+    plt.close(explorer.show(4, "block1_conv1"))
+    explorer.message.value = "kept"
+    found = explorer.strongest(3, "block2_conv1")
+    line = explorer.describe(3, "block2_conv1")
+    assert explorer.shown == (4, "block1_conv1") and explorer.message.value == "kept"
+    assert list(found) == ["random 0", "random 1"] and all(len(c) == 4 for c in found.values())
+    figure = explorer.show(3, "block2_conv1")
+    titles = [ax.get_title() for ax in figure.axes]  # 2 rows of input + 4 maps
+    for row, channels in enumerate(found.values()):
+        assert titles[5 * row + 1 : 5 * row + 5] == [f"#{c}" for c in channels]
+    first, second = (", ".join(f"#{c}" for c in channels) for channels in found.values())
+    assert line == (
+        f"The 4 strongest maps of block2_conv1, strongest first: random 0 {first}; "
+        f"random 1 {second}."
+    )
+    plt.close(figure)
+
+
+def test_strongest_rejects_what_show_rejects_or_clamps(explorer):
+    with pytest.raises(ValueError, match="unknown layer"):
+        explorer.strongest(0, "block6_conv1")
+    with pytest.raises(ValueError, match="whole number"):
+        explorer.strongest(2.5, "block1_conv1")
+    with pytest.raises(ValueError, match="between 0 and 29"):
+        explorer.strongest(30, "block1_conv1")  # a grid point off the images is a mistake
+
+
+def test_a_freeze_depth_grid_panel_shows_each_depth(freeze_rows):
+    """As chapter 03 draws it: a second explorer, so the displayed one keeps its answer."""
+    drawer = widgets.FreezeDepthExplorer(freeze_rows)
+
+    def draw(depth):
+        return drawer.show(depth), drawer.summary.value
+
+    grid = widgets.GridPanel(draw, {"Frozen blocks": list(range(6))}, start=[5], dpi=20)
+    assert grid.sliders[0].index == 5 and len(grid.answers) == 6
+    assert "700 trainable" in grid.answers[(2,)].children[2].value
+    assert len({pngs[0] for pngs in grid.pictures.values()}) == 6  # the outline moves
+
+
+def test_freeze_explorer_shows_its_chart_with_alternative_text(freeze_rows, monkeypatch):
+    shown = []
+    monkeypatch.setattr(widgets, "display", lambda *objects, **options: shown.append(objects))
+    explorer = widgets.FreezeDepthExplorer(freeze_rows)
+    explorer.depth_slider.value = 2  # redraws
+    ((bundle,),) = shown[-1:]
+    assert bundle["text/plain"].startswith("Bar charts of the parameters")
+    assert bundle["text/plain"].endswith("outlining 2 frozen block(s)")
+    assert bundle["text/html"].startswith('<img alt="Bar charts of the parameters')

@@ -146,3 +146,18 @@ def test_dead_unit_share_by_hand():
     inputs = np.array([[1.0, 0.0], [2.0, 3.0]], np.float32)
     # unit 0 fires (x0 > 0); unit 1 never (-x0 <= 0); unit 2 never (bias -1); unit 3 never
     assert widgets.dead_unit_share(head, inputs) == 0.75
+
+
+def test_describe_and_curves_draw_a_result_without_touching_the_panel(explorer):
+    explorer.summary.value = "kept"
+    result = explorer.train(32, 0.0, 1e-2, 3)
+    line = explorer.describe(result)
+    figure = explorer.curves(result)
+    assert explorer.summary.value == "kept"
+    assert line.startswith(f"Validation accuracy {result['val_accuracy']:.3f} after 3 epochs")
+    assert "of the 32 hidden units are dead" in line
+    assert "raw features, 32 units" in figure.axes[0].get_title()
+    matplotlib.pyplot.close(figure)
+    shown = explorer.show(32, 0.0, 1e-2, 3)
+    assert explorer.summary.value.split(";")[:2] == line.split(";")[:2]  # all but the time
+    matplotlib.pyplot.close(shown)

@@ -4,7 +4,11 @@ tests/test_browser.py shows the same panel answering in headless Chromium with
 no kernel (test_grid_panel_answers_without_a_kernel).
 """
 
+import base64
+import html
+import io
 import json
+import re
 
 import ipywidgets
 import matplotlib
@@ -47,14 +51,77 @@ def test_every_grid_point_is_drawn_once_and_its_figure_closed():
     assert set(plt.get_fignums()) == before, "the drawn figures were left open"
 
 
+IMG = re.compile(r'^<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">$')
+
+
+def _img(picture):
+    """The alternative text and the PNG of a picture widget's ``<img>``."""
+    match = IMG.match(picture.value)
+    assert match, f"not one <img> with alt and a PNG: {picture.value[:120]}"
+    return html.unescape(match[1]), base64.b64decode(match[2])
+
+
 def test_each_answer_shows_its_caption_picture_and_text(panel):
-    caption, image, text = panel.answers[(0.5, "x")].children
+    caption, picture, text = panel.answers[(0.5, "x")].children
     assert caption.value == "Alpha 0.5, Beta x" and "grid-caption" in caption._dom_classes
-    assert isinstance(image, ipywidgets.Image) and image.format == "png"
-    assert bytes(image.value).startswith(b"\x89PNG")
+    assert isinstance(picture, ipywidgets.HTML) and "grid-picture" in picture._dom_classes
+    alt, png = _img(picture)
+    assert png.startswith(b"\x89PNG") and panel.pictures[(0.5, "x")] == [png]
+    assert alt == panel.alt_texts[(0.5, "x")][0] == "Figure for Alpha 0.5, Beta x: 0.5 x"
     assert text.value == "<p>a is 0.5, b is x</p>"
-    images = [bytes(answer.children[1].value) for answer in panel.answers.values()]
-    assert len(set(images)) == len(images), "two grid points have the same picture"
+    images = [png for pngs in panel.pictures.values() for png in pngs]
+    assert len(set(images)) == len(images) == 6, "two grid points have the same picture"
+
+
+def test_every_picture_has_alternative_text_naming_its_point(panel):
+    """An <img> without alt fails axe-core's image-alt rule: every picture has one."""
+    for point, answer in panel.answers.items():
+        alt, _ = _img(answer.children[1])
+        assert alt == f"Figure for Alpha {point[0]}, Beta {point[1]}: {point[0]} {point[1]}"
+        assert panel.alt_texts[point] == [alt]
+
+
+def _two_figures(a, b):
+    first, _ = draw_line(a, b)
+    second, _ = draw_line(b, a)  # no title below
+    second.axes[0].set_title("")
+    return first, second
+
+
+@pytest.mark.parametrize(
+    "alt, expected",
+    [
+        (None, ["Figure for A 2, B 3: 2 3", "Figure for A 2, B 3"]),
+        (
+            "Line",
+            ["Line for A 2, B 3 (picture 1 of 2)", "Line for A 2, B 3 (picture 2 of 2)"],
+        ),
+        (
+            lambda a, b: f'A line up to {a}\n & "{b}"',
+            ['A line up to 2 & "3" (picture 1 of 2)', 'A line up to 2 & "3" (picture 2 of 2)'],
+        ),
+    ],
+)
+def test_alternative_texts_by_default_from_a_text_or_from_a_function(alt, expected):
+    panel = widgets.GridPanel(_two_figures, {"A": [2], "B": [3]}, dpi=20, alt=alt)
+    assert panel.alt_texts[(2, 3)] == expected
+    shown = [_img(picture)[0] for picture in panel.answers[(2, 3)].children[1:]]
+    # Quotes and ampersands are escaped in the HTML (IMG reads no raw quote in
+    # alt), and read back as the same text.
+    assert shown == expected
+
+
+@pytest.mark.parametrize("alt", ["", "  ", 7, ["a"]])
+def test_a_bad_alt_is_rejected(alt):
+    with pytest.raises(ValueError, match="alt must be a text or a function"):
+        widgets.GridPanel(_draw_one, {"A": [1, 2]}, alt=alt)
+
+
+def test_an_alt_function_that_returns_no_text_is_rejected_and_closes_the_figures():
+    before = set(plt.get_fignums())
+    with pytest.raises(ValueError, match=r"alt\(1,\) returned None"):
+        widgets.GridPanel(lambda a: draw_line(a, "x"), {"A": [1, 2]}, alt=lambda a: None)
+    assert set(plt.get_fignums()) == before
 
 
 def test_nested_stacks_are_linked_to_the_controls_indices(panel):
@@ -100,19 +167,32 @@ def test_one_control_needs_one_stack_and_one_link():
 
 
 def test_the_embedded_state_holds_the_pictures_and_the_links(panel):
-    pictures = [answer.children[1].value for answer in panel.answers.values()]
+    pictures = [png for pngs in panel.pictures.values() for png in pngs]
     assert panel.image_bytes == sum(len(picture) for picture in pictures) > 0
     state = embed.dependency_state(panel.widget, drop_defaults=False)
     assert panel.state_bytes == len(json.dumps(state))
     assert panel.state_bytes > 4 / 3 * panel.image_bytes  # the PNGs go in as base64
     links = [s for s in state.values() if s["model_name"] == "LinkModel"]
     assert len(links) == 4
-    assert sum(s["model_name"] == "ImageModel" for s in state.values()) == 6
+    assert not any(s["model_name"] == "ImageModel" for s in state.values())  # no alt there
+    saved = [s["state"]["value"] for s in state.values() if s["model_name"] == "HTMLModel"]
+    for png in pictures:
+        assert sum(base64.b64encode(png).decode() in value for value in saved) == 1
     # The answers share one layout (their pictures another), their texts one style.
     parts = [part for answer in panel.answers.values() for part in (answer, *answer.children)]
     assert len({part.layout.model_id for part in parts}) == 2
     assert len({part.style.model_id for part in parts if hasattr(part, "style")}) == 1
-    assert sum(s["model_name"] == "LayoutModel" for s in state.values()) == 7
+    # Six layouts: the answers', their pictures', the sliders', their row's, the note's
+    # and the panel's (a Stack takes the answers' layout).
+    assert sum(s["model_name"] == "LayoutModel" for s in state.values()) == 6
+
+
+def test_the_sliders_make_room_for_long_values_and_wrap():
+    short = widgets.GridPanel(_draw_one, {"A": [1, 2], "B": ["x", "y"]})
+    long = widgets.GridPanel(_draw_one, {"A": [1, 2], "Head": ["default", "learning rate 0.01"]})
+    assert [slider.layout.width for slider in short.sliders] == ["300px", "300px"]
+    assert [slider.layout.width for slider in long.sliders] == ["363px", "363px"]
+    assert long.widget.children[0].layout.flex_flow == "row wrap"  # one under the other
 
 
 def test_a_lower_dpi_gives_smaller_pictures():
@@ -170,3 +250,28 @@ def test_a_rejected_answer_closes_its_figures():
     with pytest.raises(ValueError, match="expected a matplotlib Figure"):
         widgets.GridPanel(lambda _value: (plt.figure(), 7), {"A": [1, 2]})
     assert set(plt.get_fignums()) == before
+
+
+def test_pictures_keep_at_most_the_colours_asked_for_on_white():
+    from PIL import Image
+
+    def draw(a):
+        figure, ax = plt.subplots(figsize=(1.6, 1.2))
+        figure.patch.set_alpha(0.0)  # a transparent background turns white
+        ax.imshow(np.arange(400).reshape(20, 20) * a, cmap="viridis")
+        return figure
+
+    full = widgets.GridPanel(draw, {"A": [1]}, dpi=60, colors=None)
+    few = widgets.GridPanel(draw, {"A": [1]}, dpi=60, colors=16)
+    default = widgets.GridPanel(draw, {"A": [1]}, dpi=60)
+    assert few.image_bytes < default.image_bytes < full.image_bytes
+    picture = Image.open(io.BytesIO(few.pictures[(1,)][0]))
+    assert picture.mode == "P" and len(picture.getcolors()) <= 16
+    assert picture.convert("RGB").getpixel((0, 0)) == (255, 255, 255)
+    assert Image.open(io.BytesIO(full.pictures[(1,)][0])).mode == "RGBA"
+
+
+@pytest.mark.parametrize("colors", [0, 1, 257, 2.5, True, "256"])
+def test_a_bad_number_of_colours_is_rejected(colors):
+    with pytest.raises(ValueError, match="colors must be"):
+        widgets.GridPanel(_draw_one, {"A": [1, 2]}, colors=colors)

@@ -10,6 +10,8 @@ advance on a grid of values. Introduced in chapter 00.
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
 from collections.abc import Sequence
@@ -24,6 +26,27 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 from utils import data, plots
 
 
+def figure_title(figure: plt.Figure) -> str:
+    """The first title of ``figure`` (its suptitle, else an axes title), on one line, or ""."""
+    titles = [figure.get_suptitle()] + [ax.get_title() for ax in figure.axes]
+    return " ".join(next((t for t in titles if t.strip()), "").split())
+
+
+def show_figure(figure: plt.Figure, alt: str) -> None:
+    """Display ``figure`` as a PNG ``<img>`` whose alternative text is ``alt``, then close it.
+
+    ``display(figure)`` gives an ``<img>`` without alt on the website (a
+    panel's Output widget draws it), which screen readers cannot describe.
+    Introduced in chapter 00.
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")  # as the notebook draws it
+    plt.close(figure)
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    html_img = f'<img alt="{html.escape(alt)}" src="{source}">'
+    display({"text/html": html_img, "text/plain": alt}, raw=True)
+
+
 def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str]:
     """``value`` limited to [low, high], and a message when it had to be moved."""
     if value < low or value > high:
@@ -35,6 +58,7 @@ def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str]
 class ClassExplorer:
     """Pick a class and a number of images; see that many examples of it.
 
+    Below the pictures, ``summary`` names their indices in the training set.
     Introduced in chapter 00.
     """
 
@@ -53,6 +77,7 @@ class ClassExplorer:
         self.class_dropdown = widgets.Dropdown(options=self.class_names, description="Class")
         self.count_slider = widgets.IntSlider(value=10, min=1, max=max_images, description="Images")
         self.message = widgets.HTML()
+        self.summary = widgets.HTML()
         self.output = widgets.Output()
         self.shown_indices: np.ndarray = np.array([], dtype=int)
         for control in (self.class_dropdown, self.count_slider):
@@ -64,25 +89,36 @@ class ClassExplorer:
             raise ValueError(f"unknown class {class_name!r}; choose one of {self.class_names}")
         count, self.message.value = clamp(int(count), 1, self.max_images, "The number of images")
         class_id = self.class_names.index(class_name)
-        self.shown_indices = np.flatnonzero(self.labels == class_id)[: int(count)]
+        of_class = np.flatnonzero(self.labels == class_id)
+        self.shown_indices = of_class[: int(count)]
+        n = len(self.shown_indices)
+        images = "image" if n == 1 else "images"
+        self.summary.value = (
+            f"The first {n} of the {len(of_class):,} training images of class "
+            f"'{class_name}': indices {', '.join(map(str, self.shown_indices))}."
+        )
         return plots.image_grid(
             self.images[self.shown_indices],
             ncols=10,
-            title=f"{len(self.shown_indices)} training images of class '{class_name}'",
+            title=f"{n} training {images} of class '{class_name}'",
         )
 
     def _redraw(self) -> None:
         with self.output:
             self.output.clear_output(wait=True)
             figure = self.show(self.class_dropdown.value, self.count_slider.value)
-            display(figure)
-            plt.close(figure)
+            show_figure(figure, f"Grid of pictures: {figure_title(figure)}")
 
     def display(self) -> None:
         """Show the controls and the first picture in the notebook."""
         display(
             widgets.VBox(
-                [widgets.HBox([self.class_dropdown, self.count_slider]), self.message, self.output]
+                [
+                    widgets.HBox([self.class_dropdown, self.count_slider]),
+                    self.message,
+                    self.output,
+                    self.summary,
+                ]
             )
         )
         self._redraw()
@@ -186,8 +222,7 @@ class LearningRateExplorer:
         with self.output:
             self.output.clear_output(wait=True)
             figure = self.show(self.rate_slider.value, self.steps_slider.value)
-            display(figure)
-            plt.close(figure)
+            show_figure(figure, f"Loss curve, log scale: {figure_title(figure)}")
 
     def display(self) -> None:
         """Show the controls and the first curve in the notebook."""
@@ -222,12 +257,29 @@ class GridPanel:
     ``index`` is linked by ``jslink`` to the ``selected_index`` of a ``Stack``
     of answers (nested for two controls: one inner Stack per value of the
     first), so the page's widget manager answers without a kernel.
-    ``image_bytes`` is the size of the PNGs; ``state_bytes`` the size of the
-    widget state a page embeds for the panel (PNGs in base64 included).
-    Introduced in chapter 02.
+
+    Each picture is an ``<img>`` with alternative text (``ipywidgets.Image``
+    cannot carry one), kept in ``alt_texts``: by default the point and the
+    figure's title ("Figure for Steps 10: <title>"); ``alt`` replaces the
+    start, "Loss curve" giving "Loss curve for Steps 10", or is a function of
+    the point's values that returns the whole text. ``pictures`` and
+    ``alt_texts`` map each point to its PNGs and their texts. ``image_bytes``
+    is the size of the PNGs; ``state_bytes`` the size of the widget state a
+    page embeds for the panel (PNGs in base64 included). The PNGs keep at
+    most ``colors`` colours (a palette PNG, a half to a third of the bytes of
+    full colour for figures like these; ``None`` keeps full colour), and what
+    is transparent in a figure turns white. Introduced in chapter 00.
     """
 
-    def __init__(self, draw, controls, start: Sequence | None = None, dpi: int = 72):
+    def __init__(
+        self,
+        draw,
+        controls,
+        start: Sequence | None = None,
+        dpi: int = 72,
+        alt=None,
+        colors: int | None = 256,
+    ):
         if not callable(draw):
             raise ValueError(f"draw must be a function of one value per control, got {draw!r}")
         if not isinstance(controls, dict) or len(controls) not in (1, 2):
@@ -251,16 +303,28 @@ class GridPanel:
             raise ValueError(f"start must be one grid value per control, got {start!r}")
         if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or dpi < 10:
             raise ValueError(f"dpi must be a whole number of at least 10, got {dpi!r}")
-        self.draw, self.dpi = draw, int(dpi)
+        if alt is not None and not callable(alt) and not (isinstance(alt, str) and alt.strip()):
+            raise ValueError(f"alt must be a text or a function of the values, got {alt!r}")
+        if colors is not None and (
+            isinstance(colors, bool) or not isinstance(colors, (int, np.integer))
+            or not 2 <= colors <= 256
+        ):  # fmt: skip
+            raise ValueError(f"colors must be a whole number from 2 to 256, or None: {colors!r}")
+        self.draw, self.dpi, self.alt, self.colors = draw, int(dpi), alt, colors
         self.start = [values.index(value) for value, values in zip(start, self.values, strict=True)]
+        # A slider is 300 px wide; longer values get room to show in full beside it.
+        longest = max(len(_grid_text(v)) for values in self.values for v in values)
+        slider_layout = widgets.Layout(width=f"{min(480, 300 + 7 * max(0, longest - 9))}px")
         self.sliders = [
             widgets.SelectionSlider(
                 options=[(_grid_text(v), v) for v in values], index=index, description=label,
-                style={"description_width": "initial"},
+                style={"description_width": "initial"}, layout=slider_layout,
             )
             for label, values, index in zip(self.labels, self.values, self.start, strict=True)
         ]  # fmt: skip
         self.answers: dict[tuple, widgets.VBox] = {}  # grid point -> its answer
+        self.pictures: dict[tuple, list[bytes]] = {}  # grid point -> its PNGs
+        self.alt_texts: dict[tuple, list[str]] = {}  # grid point -> their alternative texts
         self.links: list = []
         self.image_bytes = 0
         # One layout and one text style shared by every answer keep the saved state small.
@@ -273,7 +337,8 @@ class GridPanel:
             f"<i>Precomputed on a grid of {shape} values: on the website the controls snap to "
             "them; the live panel, in JupyterLab, takes any value.</i>"
         )
-        self.widget = widgets.VBox([widgets.HBox(self.sliders), note, stack])
+        controls = widgets.HBox(self.sliders, layout=widgets.Layout(flex_flow="row wrap"))
+        self.widget = widgets.VBox([controls, note, stack])
         self.widget.add_class("grid-panel")
         state = embed.dependency_state(self.widget, drop_defaults=False)  # as a notebook saves it
         self.state_bytes = len(json.dumps(state))
@@ -302,20 +367,70 @@ class GridPanel:
                 "string, or a tuple of them"
             )
         named = zip(self.labels, point, strict=True)
-        caption = self._render(", ".join(f"{label} {_grid_text(v)}" for label, v in named))
-        caption.add_class("grid-caption")
-        self.answers[point] = widgets.VBox([caption, *map(self._render, parts)], **self._shared)
+        caption = ", ".join(f"{label} {_grid_text(v)}" for label, v in named)
+        figures = [part for part in parts if isinstance(part, plt.Figure)]
+        try:
+            texts = [self._alt_text(point, caption, figure) for figure in figures]
+        except ValueError:
+            for figure in figures:
+                plt.close(figure)
+            raise
+        if len(texts) > 1 and self.alt is not None:
+            texts = [f"{text} (picture {i} of {len(texts)})" for i, text in enumerate(texts, 1)]
+        self.pictures[point], self.alt_texts[point] = [], texts
+        shown = iter(texts)
+        header = self._text(caption)
+        header.add_class("grid-caption")
+        rendered = [
+            self._picture(point, part, next(shown)) if isinstance(part, plt.Figure)
+            else self._text(part)
+            for part in parts
+        ]  # fmt: skip
+        self.answers[point] = widgets.VBox([header, *rendered], **self._shared)
         return self.answers[point]
 
-    def _render(self, part):
-        if isinstance(part, str):
-            return widgets.HTML(part, style=self._text_style, **self._shared)
+    def _alt_text(self, point: tuple, caption: str, figure: plt.Figure) -> str:
+        """What the picture of ``figure`` at ``point`` shows, in words."""
+        if callable(self.alt):
+            text = self.alt(*point)
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"alt{point} returned {text!r}; expected a non-empty text")
+            return " ".join(text.split())
+        if isinstance(self.alt, str):
+            return f"{self.alt.strip()} for {caption}"
+        title = figure_title(figure)
+        return f"Figure for {caption}: {title}" if title else f"Figure for {caption}"
+
+    def _text(self, part: str) -> widgets.HTML:
+        return widgets.HTML(part, style=self._text_style, **self._shared)
+
+    def _picture(self, point: tuple, figure: plt.Figure, alt: str) -> widgets.HTML:
+        """``figure`` as a PNG in an ``<img>`` with ``alt`` as its alternative text."""
         buffer = io.BytesIO()
         no_software = {"Software": None}  # a few bytes less per image
-        part.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight", metadata=no_software)
-        plt.close(part)
-        self.image_bytes += buffer.tell()
-        return widgets.Image(value=buffer.getvalue(), format="png", layout=self._image_layout)
+        figure.savefig(
+            buffer, format="png", dpi=self.dpi, bbox_inches="tight", metadata=no_software
+        )
+        plt.close(figure)
+        png = buffer.getvalue()
+        if self.colors is not None:  # a palette PNG: a half to a third of the bytes
+            from PIL import Image
+
+            drawn = Image.open(io.BytesIO(png)).convert("RGBA")
+            white = Image.new("RGBA", drawn.size, "white")  # what is transparent turns white
+            white.alpha_composite(drawn)
+            buffer = io.BytesIO()
+            white.convert("RGB").quantize(self.colors).save(buffer, format="png", optimize=True)
+            png = buffer.getvalue()
+        self.image_bytes += len(png)
+        self.pictures[point].append(png)
+        source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        picture = widgets.HTML(
+            f'<img alt="{html.escape(alt)}" src="{source}">',
+            style=self._text_style, layout=self._image_layout,
+        )  # fmt: skip
+        picture.add_class("grid-picture")
+        return picture
 
     def display(self) -> None:
         """Show the controls, the note and the answer at the start values."""
@@ -399,12 +514,40 @@ class FeatureMapExplorer:
             title=f"Image {index} ({label}): the {self.n_maps} strongest maps of {layer}",
         )
 
+    def strongest(self, index: int, layer: str) -> dict[str, list[int]]:
+        """The channels ``show`` draws for image ``index`` and ``layer``, strongest first, by base.
+
+        Leaves the panel as it is (no message, nothing shown).
+        """
+        from utils import inspection
+
+        if layer not in self.layers:
+            raise ValueError(f"unknown layer {layer!r}; choose one of {self.layers}")
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ValueError(f"the image number must be a whole number, got {index!r}")
+        if not 0 <= index < len(self.images):
+            raise ValueError(f"the image number must be between 0 and {len(self.images) - 1}")
+        return {
+            name: [int(c) for c in inspection.strongest_channels(layers[layer], self.n_maps)]
+            for name, layers in self.maps(int(index)).items()
+        }
+
+    def describe(self, index: int, layer: str) -> str:
+        """One line of HTML naming the channels of ``strongest``, as the picture's titles do."""
+        channels = self.strongest(index, layer)
+        rows = "; ".join(
+            f"{name} {', '.join(f'#{c}' for c in found)}" for name, found in channels.items()
+        )
+        return f"The {self.n_maps} strongest maps of {layer}, strongest first: {rows}."
+
     def _redraw(self) -> None:
         with self.output:
             self.output.clear_output(wait=True)
             figure = self.show(self.image_slider.value, self.layer_dropdown.value)
-            display(figure)
-            plt.close(figure)
+            show_figure(
+                figure,
+                f"{figure_title(figure)}; top row ImageNet weights, bottom row random weights",
+            )
 
     def display(self) -> None:
         """Show the controls and the first picture in the notebook."""
@@ -459,8 +602,12 @@ class FreezeDepthExplorer:
         with self.output:
             self.output.clear_output(wait=True)
             figure = self.show(self.depth_slider.value)
-            display(figure)
-            plt.close(figure)
+            show_figure(
+                figure,
+                "Bar charts of the parameters (trainable and frozen) and of the seconds per "
+                f"epoch at every freeze depth, outlining {self.row['frozen blocks']} frozen "
+                "block(s)",
+            )
 
     def display(self) -> None:
         """Show the slider, the summary and the chart in the notebook."""
@@ -694,12 +841,22 @@ class HeadExplorer:
             time_budget=self.time_budget - self.DRAW_SECONDS,
         )
         self.message.value = r["message"]
-        self.summary.value = (
+        self.summary.value = self.describe(r)
+        return self.curves(r)
+
+    @staticmethod
+    def describe(r: dict) -> str:
+        """The summary line of a result of ``train``: accuracy, dead units, seconds."""
+        return (
             f"Validation accuracy {r['val_accuracy']:.3f} after {r['epochs_run']} epochs "
             f"(best {r['best_val_accuracy']:.3f}); {r['dead_share']:.0%} of the "
             f"{r['hidden_units']} hidden units are dead (never active on a validation "
             f"image); {r['seconds']:.1f} s."
         )
+
+    @staticmethod
+    def curves(r: dict) -> plt.Figure:
+        """Training and validation accuracy per epoch of a result of ``train``."""
         features = "standardised" if r["standardise"] else "raw"
         return plots.accuracy_curves(
             r["history"],
@@ -720,8 +877,9 @@ class HeadExplorer:
                 self.epochs_slider.value,
                 self.standardise_box.value,
             )
-            display(figure)
-            plt.close(figure)
+            show_figure(
+                figure, f"Training and validation accuracy per epoch: {figure_title(figure)}"
+            )
 
     def display(self) -> None:
         """Show the controls, train once with their values and show the result."""
