@@ -8,13 +8,15 @@ Slow tests (marked ``slow``; a few minutes each; ``-m "not slow"`` skips them):
 
 - **Colab.** A fresh virtual environment holds only a Colab-like base:
   tensorflow-cpu at the version pyproject.toml pins (which brings Keras,
-  NumPy and h5py), and ipykernel, nbconvert and nbclient, as Colab has
-  Jupyter. Chapter 00 runs in it with ``COLAB_RELEASE_TAG`` set and
-  ``TLBOOK_REPO`` pointing at a local git repository that holds this working
-  tree, tagged with the book's version tag; its set-up cell clones that tag,
-  installs what the base lacks and prepares the data and weights, and is run
-  twice, as a reader may. Afterwards TensorFlow has the same version and
-  location, and no package of the base changed version.
+  NumPy and h5py), ipykernel, nbconvert and nbclient, as Colab has
+  Jupyter, and Colab's ipywidgets 7 (``COLAB_IPYWIDGETS``), which the set-up
+  keeps: the chapters' panels must work with it. Chapter 00 runs in it with
+  ``COLAB_RELEASE_TAG`` set and ``TLBOOK_REPO`` pointing at a local git
+  repository that holds this working tree, tagged with the book's version
+  tag; its set-up cell clones that tag, installs what the base lacks and
+  prepares the data and weights, and is run twice, as a reader may.
+  Afterwards TensorFlow has the same version and location, and no package of
+  the base changed version.
 - **Binder.** A fresh virtual environment from the pip list of
   ``environment.yml`` (``-e .`` is a clone of that repository), then
   ``postBuild`` in the clone, then chapter 00 from the clone's ``notebooks/``.
@@ -52,6 +54,9 @@ CHAPTER = "notebooks/00_welcome.ipynb"
 VENV_TIMEOUT = 900  # seconds to create and fill a virtual environment
 SETUP_TIMEOUT = 900  # seconds for postBuild
 CHAPTER_TIMEOUT = 1500  # seconds to run chapter 00, set-up cell included
+# Colab preinstalls ipywidgets 7 and its front end does not support ipywidgets 8
+# (googlecolab/colabtools issues 3020 and 4525), so the set-up cell keeps it.
+COLAB_IPYWIDGETS = "ipywidgets==7.7.1"
 
 # Run in the tested environment's Python: a chapter in a fresh kernel of that Python.
 EXECUTE = """\
@@ -301,7 +306,8 @@ def venv_dir(tmp_path):
 def test_colab_path_runs_chapter_00_and_keeps_tensorflow(origin, tmp_path, venv_dir):
     tf_pin = _pins()["tensorflow-cpu"]
     python = _make_venv(
-        venv_dir, [f"tensorflow-cpu=={tf_pin}", "ipykernel", "nbconvert", "nbclient"]
+        venv_dir,
+        [f"tensorflow-cpu=={tf_pin}", "ipykernel", "nbconvert", "nbclient", COLAB_IPYWIDGETS],
     )
     content = tmp_path / "content"  # Colab's working folder is /content
     content.mkdir()
@@ -317,6 +323,7 @@ def test_colab_path_runs_chapter_00_and_keeps_tensorflow(origin, tmp_path, venv_
     )
     before = _snapshot(python, env, content)
     assert not {"matplotlib", "onnx", "transfer-learning-hands-on"} & before["versions"].keys()
+    assert before["versions"]["ipywidgets"] == COLAB_IPYWIDGETS.split("==")[1]
 
     notebook = _chapter()
     index = next(i for i, c in enumerate(notebook["cells"]) if c.get("id") == setup_cell.CELL_ID)

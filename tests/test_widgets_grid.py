@@ -275,3 +275,20 @@ def test_pictures_keep_at_most_the_colours_asked_for_on_white():
 def test_a_bad_number_of_colours_is_rejected(colors):
     with pytest.raises(ValueError, match="colors must be"):
         widgets.GridPanel(_draw_one, {"A": [1, 2]}, colors=colors)
+
+
+def test_with_ipywidgets_7_the_kernel_shows_the_answer_of_the_sliders_point(monkeypatch):
+    """Colab keeps ipywidgets 7, which has no Stack: the panel swaps its answer from
+    the kernel when a slider moves, and its note says so (tests/test_colab_path.py
+    runs chapter 00 with ipywidgets 7 itself)."""
+    monkeypatch.setattr(widgets, "IPYWIDGETS_7", True)
+    grid = widgets.GridPanel(
+        draw_line, {"Alpha": [0.1, 0.2, 0.5], "Beta": ["x", "y"]}, start=(0.2, "y"), dpi=30
+    )
+    _, note, box = grid.widget.children
+    assert not grid.links and not isinstance(box, ipywidgets.Stack)
+    assert "the running kernel shows them" in note.value
+    assert box.children == (grid.answers[0.2, "y"],)
+    grid.sliders[0].index, grid.sliders[1].index = 2, 0
+    assert box.children == (grid.answers[0.5, "x"],)
+    assert len(grid.answers) == 6 and all(len(p) == 1 for p in grid.pictures.values())

@@ -21,9 +21,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 from ipywidgets import embed
-from ipywidgets.widgets.widget_string import HTMLStyle
 
 from utils import data, plots
+
+# Colab keeps ipywidgets 7 (its front end does not draw ipywidgets 8), which has no
+# Stack and no HTMLStyle: there a GridPanel answers through the running kernel
+# instead of jslink, and says so. The book's own environment pins ipywidgets 8.
+IPYWIDGETS_7 = not hasattr(widgets, "Stack")
+if not IPYWIDGETS_7:
+    from ipywidgets.widgets.widget_string import HTMLStyle
 
 
 def figure_title(figure: plt.Figure) -> str:
@@ -329,13 +335,19 @@ class GridPanel:
         self.image_bytes = 0
         # One layout and one text style shared by every answer keep the saved state small.
         self._shared = {"layout": widgets.Layout()}
-        self._text_style = HTMLStyle()
+        # ipywidgets 7's HTML takes no HTMLStyle (its style holds only a description width)
+        self._text_style = {} if IPYWIDGETS_7 else {"style": HTMLStyle()}
         self._image_layout = widgets.Layout(align_self="flex-start")  # not stretched to the text
-        stack = self._stack(())
+        stack = self._switcher() if IPYWIDGETS_7 else self._stack(())
         shape = " x ".join(str(len(values)) for values in self.values)
+        how = (
+            f"with ipywidgets {widgets.__version__} (Colab's) the running kernel shows them"
+            if IPYWIDGETS_7
+            else "on the website the controls snap to them"
+        )
         note = widgets.HTML(
-            f"<i>Precomputed on a grid of {shape} values: on the website the controls snap to "
-            "them; the live panel, in JupyterLab, takes any value.</i>"
+            f"<i>Precomputed on a grid of {shape} values: {how}; the live panel, in "
+            "JupyterLab, takes any value.</i>"
         )
         controls = widgets.HBox(self.sliders, layout=widgets.Layout(flex_flow="row wrap"))
         self.widget = widgets.VBox([controls, note, stack])
@@ -354,6 +366,27 @@ class GridPanel:
         )  # fmt: skip
         self.links.append(widgets.jslink((self.sliders[depth], "index"), (stack, "selected_index")))
         return stack
+
+    def _switcher(self) -> widgets.VBox:
+        """ipywidgets 7 has no Stack: every answer is drawn, and the kernel puts the one
+        at the sliders' point in a box whenever a slider moves (no static page uses this)."""
+        points = [()]
+        for values in self.values:
+            points = [(*point, value) for point in points for value in values]
+        for point in points:
+            self._answer(point)
+        box = widgets.VBox([self.answers[self._point()]], **self._shared)
+
+        def show(_change):
+            box.children = [self.answers[self._point()]]
+
+        for slider in self.sliders:
+            slider.observe(show, names="index")
+        return box
+
+    def _point(self) -> tuple:
+        """The grid point the sliders are at."""
+        return tuple(values[s.index] for values, s in zip(self.values, self.sliders, strict=True))
 
     def _answer(self, point: tuple) -> widgets.VBox:
         drawn = self.draw(*point)
@@ -402,7 +435,7 @@ class GridPanel:
         return f"Figure for {caption}: {title}" if title else f"Figure for {caption}"
 
     def _text(self, part: str) -> widgets.HTML:
-        return widgets.HTML(part, style=self._text_style, **self._shared)
+        return widgets.HTML(part, **self._text_style, **self._shared)
 
     def _picture(self, point: tuple, figure: plt.Figure, alt: str) -> widgets.HTML:
         """``figure`` as a PNG in an ``<img>`` with ``alt`` as its alternative text."""
@@ -427,7 +460,7 @@ class GridPanel:
         source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         picture = widgets.HTML(
             f'<img alt="{html.escape(alt)}" src="{source}">',
-            style=self._text_style, layout=self._image_layout,
+            **self._text_style, layout=self._image_layout,
         )  # fmt: skip
         picture.add_class("grid-picture")
         return picture
