@@ -72,6 +72,8 @@ web-assets: setup
 
 # The tests also need axe-core (the browser test's accessibility checks): pinned and
 # cached like the web assets, but unpacked into _build/test-assets, never on the site.
+# nbval executes each chapter once; tests/nbval_site_cache.py stores that execution in
+# the site's jupyter-cache, so the browser test's `make site` does not run them again.
 test: data web-assets hub-setup
 	@$(BIN)/python book/fetch_web_assets.py --test-assets
 	$(BIN)/python -m pytest notebooks tests --nbval-lax --nbval-current-env \
