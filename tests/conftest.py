@@ -1,7 +1,12 @@
 """Fixtures shared by several test files."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -21,6 +26,36 @@ def pil_allocations(monkeypatch):
     monkeypatch.setattr(Image, "new", new)
     monkeypatch.setattr(Image.Image, "resize", resize)
     return sizes
+
+
+@pytest.fixture
+def offline_web_assets(tmp_path):
+    """``load(packages, fetched_by)``: book/fetch_web_assets.py as a module that unpacks
+    under tmp_path from the cached tarballs and never calls npm. ``packages`` names its
+    list (PACKAGES, TEST_PACKAGES); a tarball of it not cached skips the test."""
+
+    def load(packages: str, fetched_by: str):
+        script = ROOT / "book" / "fetch_web_assets.py"
+        spec = importlib.util.spec_from_file_location("web_assets_for_tests", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for package in getattr(module, packages):
+            tarball = module._tarball_name(package)
+            if not module._verified(module.CACHE / tarball, package):
+                pytest.skip(f"{tarball} is not cached ({fetched_by} fetches it)")
+
+        def no_npm(package):
+            raise AssertionError("npm must not be called: the tarballs are cached")
+
+        module._npm_pack = no_npm
+        module.ROOT = tmp_path
+        module.STATIC = tmp_path / "_build" / "web-assets"
+        module.TARGET = module.STATIC / "offline"
+        module.MANIFEST = module.TARGET / "manifest.json"
+        module.TEST_TARGET = tmp_path / "_build" / "test-assets"
+        return module
+
+    return load
 
 
 def pytest_configure(config):

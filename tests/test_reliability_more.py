@@ -10,7 +10,6 @@ child processes; nothing uses the network.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -238,24 +237,9 @@ def test_part_files_that_may_still_be_written_are_kept(tmp_path):
 
 
 @pytest.fixture()
-def web(tmp_path):
+def web(offline_web_assets):
     """book/fetch_web_assets.py, unpacking into tmp_path from the cached tarballs, without npm."""
-    script = ROOT / "book" / "fetch_web_assets.py"
-    spec = importlib.util.spec_from_file_location("web_assets", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for package in module.PACKAGES:
-        if not module._verified(module.CACHE / module._tarball_name(package), package):
-            pytest.skip(f"{module._tarball_name(package)} is not cached (make site fetches it)")
-
-    def no_npm(package):
-        raise AssertionError("npm must not be called: the tarballs are cached")
-
-    module._npm_pack = no_npm
-    module.ROOT, module.STATIC = tmp_path, tmp_path / "_build" / "web-assets"
-    module.TARGET = module.STATIC / "offline"
-    module.MANIFEST = module.TARGET / "manifest.json"
-    return module
+    return offline_web_assets("PACKAGES", "make site")
 
 
 def test_damaged_or_missing_web_assets_are_unpacked_again(web, capsys):

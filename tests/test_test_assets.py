@@ -27,23 +27,9 @@ def _load():
 
 
 @pytest.fixture()
-def assets(tmp_path):
+def assets(offline_web_assets):
     """The script with every target under tmp_path; the tarballs from the cache, without npm."""
-    module = _load()
-    for package in module.TEST_PACKAGES:
-        if not module._verified(module.CACHE / module._tarball_name(package), package):
-            pytest.skip(f"{module._tarball_name(package)} is not cached (make test fetches it)")
-
-    def no_npm(package):
-        raise AssertionError("npm must not be called: the tarball is cached")
-
-    module._npm_pack = no_npm
-    module.ROOT = tmp_path
-    module.STATIC = tmp_path / "_build" / "web-assets"
-    module.TARGET = module.STATIC / "offline"
-    module.MANIFEST = module.TARGET / "manifest.json"
-    module.TEST_TARGET = tmp_path / "_build" / "test-assets"
-    return module
+    return offline_web_assets("TEST_PACKAGES", "make test")
 
 
 def test_axe_is_pinned_to_a_version_and_its_sha512():

@@ -48,9 +48,13 @@ def show_figure(figure: plt.Figure, alt: str) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")  # as the notebook draws it
     plt.close(figure)
-    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    html_img = f'<img alt="{html.escape(alt)}" src="{source}">'
-    display({"text/html": html_img, "text/plain": alt}, raw=True)
+    display({"text/html": img_html(buffer.getvalue(), alt), "text/plain": alt}, raw=True)
+
+
+def img_html(png: bytes, alt: str) -> str:
+    """An ``<img>`` that holds ``png`` inline, with ``alt`` as its alternative text."""
+    source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="{source}">'
 
 
 def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str]:
@@ -457,11 +461,7 @@ class GridPanel:
             png = buffer.getvalue()
         self.image_bytes += len(png)
         self.pictures[point].append(png)
-        source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        picture = widgets.HTML(
-            f'<img alt="{html.escape(alt)}" src="{source}">',
-            **self._text_style, layout=self._image_layout,
-        )  # fmt: skip
+        picture = widgets.HTML(img_html(png, alt), **self._text_style, layout=self._image_layout)
         picture.add_class("grid-picture")
         return picture
 
