@@ -7,7 +7,7 @@ launch buttons are built from ``repository`` in ``_config.yml``.
 Slow tests (marked ``slow``; a few minutes each; ``-m "not slow"`` skips them):
 
 - **Colab.** A fresh virtual environment holds only a Colab-like base:
-  tensorflow-cpu at the version pyproject.toml pins (which brings Keras,
+  tensorflow-cpu at the version constraints.txt pins (which brings Keras,
   NumPy and h5py), ipykernel, nbconvert and nbclient, as Colab has
   Jupyter, and Colab's ipywidgets 7 (``COLAB_IPYWIDGETS``), which the set-up
   keeps: the chapters' panels must work with it. Chapter 00 runs in it with
@@ -47,7 +47,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tools import setup_cell
+from tools import colab, setup_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER = "notebooks/00_welcome.ipynb"
@@ -95,11 +95,8 @@ print(json.dumps({"versions": versions, "tf_version": tf.__version__, "tf_file":
 
 
 def _pins() -> dict[str, str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {
-        line.split("==")[0].strip(): line.split("==")[1].split(";")[0].strip()
-        for line in project["dependencies"]
-    }
+    """{name: version} of every pin in constraints.txt."""
+    return colab.pinned_versions(ROOT)
 
 
 def _run(command, timeout, **kwargs) -> subprocess.CompletedProcess:

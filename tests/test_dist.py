@@ -313,10 +313,19 @@ def test_make_dist_bundles_this_book(tmp_path):
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.splitlines()[0] == str(folder)
-    # ... and its package builds with no index (the wheelhouse provides the rest).
+    # ... and its package builds with no index, from a wheelhouse that holds its build
+    # backend (setuptools>=77), as OFFLINE.md's `pip download ... pip setuptools` fills it.
+    wheelhouse = tmp_path / "wheels"
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(wheelhouse),
+         "setuptools>=77"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if download.returncode != 0:
+        pytest.skip(f"no package index to fetch setuptools>=77 once: {download.stderr[-500:]}")
     wheel = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation",
-         "-q", "-w", str(tmp_path / "wheel"), "."],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--find-links",
+         str(wheelhouse), "-q", "-w", str(tmp_path / "wheel"), "."],
         cwd=folder, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert wheel.returncode == 0, wheel.stderr

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools import colab
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -37,9 +39,14 @@ def test_every_notebook_is_in_the_toc():
     assert not absent, f"chapters missing from _toc.yml: {absent}"
 
 
-def _pins_from_pyproject():
+def _requirements():
+    """{group: requirements} of pyproject.toml: "core" and each extra."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + project["optional-dependencies"]["test"]
+    return {"core": project["dependencies"], **project["optional-dependencies"]}
+
+
+def _constraints():
+    return colab.constraint_lines(ROOT)
 
 
 def _pins_from_environment():
@@ -48,13 +55,42 @@ def _pins_from_environment():
     return [pin for pin in pip_section if pin != "-e ."]
 
 
-def test_environment_yml_has_the_same_pins_as_pyproject():
-    assert sorted(_pins_from_environment()) == sorted(_pins_from_pyproject())
+def _spaceless(requirement):
+    return re.sub(r"\s+", "", requirement)
 
 
-def test_every_dependency_is_pinned_exactly():
-    loose = [pin for pin in _pins_from_pyproject() if "==" not in pin]
-    assert not loose, f"pin these exactly: {loose}"
+def test_constraints_pin_exactly_what_pyproject_requires():
+    """Every package pyproject.toml names has one exact pin in constraints.txt, and no other."""
+    pinned = colab.pinned_versions(ROOT)  # raises on a line that is not `name==version`
+    assert len(pinned) == len(_constraints()), "a package is pinned twice in constraints.txt"
+    required = {colab.requirement_name(r) for group in _requirements().values() for r in group}
+    assert sorted(required - pinned.keys()) == [], "pin these in constraints.txt"
+    assert sorted(pinned.keys() - required) == [], "constraints.txt pins what nothing requires"
+
+
+def test_pyproject_states_ranges_and_keeps_tensorflow_out_of_the_core():
+    """`pip install .` where TensorFlow is installed must not replace it (Colab, conda)."""
+    groups = _requirements()
+    exact = [r for group in groups.values() for r in group if "==" in r.split(";")[0]]
+    assert not exact, f"exact pins belong in constraints.txt, not pyproject.toml: {exact}"
+    core = {colab.requirement_name(r) for r in groups["core"]}
+    assert not {name for name in core if name.startswith(("tensorflow", "tf-"))}, core
+    assert {colab.requirement_name(r) for r in groups["tensorflow"]} == {
+        "tensorflow",
+        "tensorflow-cpu",
+    }
+
+
+def test_environment_yml_has_the_same_pins_as_constraints():
+    """All of constraints.txt but the classroom hub's packages (`make hub` only)."""
+    hub_only = {colab.requirement_name(r) for r in _requirements()["hub"]} - {
+        colab.requirement_name(r)
+        for group, requirements in _requirements().items()
+        if group != "hub"
+        for r in requirements
+    }
+    expected = [c for c in _constraints() if colab.requirement_name(c) not in hub_only]
+    assert sorted(map(_spaceless, _pins_from_environment())) == sorted(map(_spaceless, expected))
 
 
 def test_every_environment_dependency_says_why_it_is_there():

@@ -4,10 +4,11 @@ Colab opens a chapter, not the repository, and comes with its own TensorFlow,
 Keras and NumPy. The chapter's first cell (written by ``tools/setup_cell.py``)
 clones the repository at the book's version tag and calls :func:`set_up`, which
 
-1. installs only the book's runtime packages that are missing, at the
-   versions ``pyproject.toml`` pins, with every package already installed
-   held at its version by a pip constraints file: if a missing package needs
-   a change to an installed one, pip stops with an error instead;
+1. installs only the book's runtime packages (``[project] dependencies`` of
+   ``pyproject.toml``) that are missing, at the versions ``constraints.txt``
+   pins, with every package already installed held at its version by a pip
+   constraints file: if a missing package needs a change to an installed
+   one, pip stops with an error instead;
 2. installs the helper package ``utils`` from the clone, editable and without
    its dependencies (``pip install --no-deps -e``), so that pip never touches
    TensorFlow or Keras;
@@ -37,8 +38,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Never installed here: Colab's own TensorFlow and Keras are the ones the chapters use.
 KEPT = {"tensorflow", "tensorflow-cpu", "keras"}
-# Only for building the website and testing the book, not for running a chapter.
-NOT_NEEDED = {"jupyterlab", "jupyter-book", "nbval", "pytest"}
 # TensorFlow's C++ start-up lines, which no setting silences (they are not errors).
 TF_LOG = re.compile(r"WARNING: All log messages before absl::InitializeLog|[IW]\d{4} [\d:.]+ +\d+ ")
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
@@ -58,21 +57,48 @@ def installed() -> dict[str, str]:
     return versions
 
 
-def runtime_pins(root: Path = ROOT) -> dict[str, str]:
-    """{canonical name: pinned version} of what a chapter needs, from pyproject.toml.
+def requirement_name(requirement: str) -> str:
+    """The canonical project name of a requirement such as ``"keras>=3.12,<4"``."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    if match is None:
+        raise ValueError(f"not a requirement: {requirement!r}")
+    return _canonical(match[1])
 
-    TensorFlow and Keras are left out (Colab brings its own), and so are the
-    packages that only build the website or run the tests.
+
+def constraint_lines(root: Path = ROOT) -> list[str]:
+    """The requirement lines of ``constraints.txt`` (comments and blank lines left out)."""
+    lines = (root / "constraints.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def pinned_versions(root: Path = ROOT) -> dict[str, str]:
+    """{canonical name: version} of every exact pin in ``constraints.txt``."""
+    pins = {}
+    for line in constraint_lines(root):
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^;\s]+)\s*(;.*)?", line)
+        if match is None:
+            raise ValueError(f"constraints.txt: not an exact pin: {line!r}")
+        pins[_canonical(match[1])] = match[2]
+    return pins
+
+
+def runtime_pins(root: Path = ROOT) -> dict[str, str]:
+    """{canonical name: pinned version} of what a chapter needs.
+
+    The names are the ``[project] dependencies`` of pyproject.toml (the
+    chapters' imports; TensorFlow is an extra), the versions those that
+    constraints.txt pins. Keras is left out: Colab brings its own.
     """
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pinned = pinned_versions(root)
     pins = {}
     for requirement in project["dependencies"]:
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^;\s]+)", requirement)
-        if match is None:
-            raise ValueError(f"pyproject.toml: not an exact pin: {requirement!r}")
-        name = _canonical(match[1])
-        if name not in KEPT | NOT_NEEDED:
-            pins[name] = match[2]
+        name = requirement_name(requirement)
+        if name in KEPT:
+            continue
+        if name not in pinned:
+            raise ValueError(f"constraints.txt does not pin {name}, which pyproject.toml requires")
+        pins[name] = pinned[name]
     return pins
 
 
@@ -114,8 +140,9 @@ def set_up(book: str | os.PathLike = ROOT) -> None:
             constraints = Path(tmp) / "installed.txt"  # hold every installed package
             constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(before.items())))
             _run([*PIP, "install", "--quiet", "-c", str(constraints), *missing], book)
-    # Last, so that pip's check of the other installs does not list the packages
-    # that the book pins only for building its website and running its tests.
+    # Without its dependencies, so that pip never touches TensorFlow or Keras; last, so
+    # that pip's check of the installs above does not hold pyproject.toml's ranges
+    # against the versions this runtime keeps.
     _run([*PIP, "install", "--quiet", "--no-deps", "--editable", str(book)], book)
     importlib.invalidate_caches()  # so that this kernel can import what was installed
 
@@ -129,7 +156,7 @@ def set_up(book: str | os.PathLike = ROOT) -> None:
     tf_name = "tensorflow" if "tensorflow" in before else "tensorflow-cpu"
     kept = [f"TensorFlow {before[tf_name]}", f"Keras {before['keras']}"]
     kept += [f"{n} {before[n]}" for n, pin in pins.items() if before.get(n) not in (None, pin)]
-    print(f"Kept this runtime's {', '.join(kept)} (the book pins its versions in pyproject.toml).")
+    print(f"Kept this runtime's {', '.join(kept)} (the book pins its versions in constraints.txt).")
     _run([sys.executable, "-m", "utils.data"], book)
     _run([sys.executable, "-m", "utils.weights"], book)
 

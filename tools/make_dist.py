@@ -296,7 +296,7 @@ step 2):
 
 ```bash
 python3 -m venv .venv
-.venv/bin/pip download -d wheels ".[test]" pip setuptools
+.venv/bin/pip download -d wheels -c constraints.txt ".[tensorflow,book,test]" pip setuptools
 ```
 
 Keep `wheels/` in this folder. Then, on each machine, in this folder:
@@ -311,7 +311,7 @@ make lab                                               # the chapters in Jupyter
 
 ```bash
 python3 -m venv .venv
-.venv/bin/pip install --no-index --find-links wheels -e .
+.venv/bin/pip install --no-index --find-links wheels -c constraints.txt -e ".[tensorflow,book]"
 .venv/bin/python -m utils.data && .venv/bin/python -m utils.weights
 .venv/bin/jupyter lab notebooks/
 ```

@@ -5,11 +5,19 @@ Importing the package before TensorFlow quietens TensorFlow's C++ start-up
 messages (the Makefile sets the same variables for JupyterLab, the tests and
 the website build), so notebook outputs stay clean. It also pins Keras to its
 TensorFlow backend, which the helpers need (another KERAS_BACKEND stops the
-import with a message that says what to change).
+import with a message that says what to change), and says how to install
+TensorFlow when it is missing or older than Keras 3 needs.
 """
 
+import importlib.metadata
+import importlib.util
 import os
+import re
 import sys
+
+# This book's package, not another one named `utils` (a common name): tools/check_utils.py,
+# run by `make setup`, `make lab` and Binder's postBuild, looks for this marker.
+BOOK = "transfer-learning-hands-on"
 
 # Level 3 hides TensorFlow's C++ log lines up to ERROR. TensorFlow 2.21 logs a
 # harmless "NodeDef mentions attribute use_unbounded_threadpool" ERROR whenever
@@ -49,4 +57,37 @@ def _require_tensorflow_backend() -> None:
     os.environ["KERAS_BACKEND"] = "tensorflow"
 
 
+def _tensorflow_version() -> str | None:
+    """TensorFlow's version, read without importing it; "" if unknown, None if not installed."""
+    if "tensorflow" in sys.modules:
+        return getattr(sys.modules["tensorflow"], "__version__", "")
+    if importlib.util.find_spec("tensorflow") is None:
+        return None
+    for name in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tensorflow-macos"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ""
+
+
+def _require_tensorflow(version: str | None) -> None:
+    """Stop with a message that says how to install TensorFlow if it is missing or too old.
+
+    TensorFlow is not a requirement of the package (``pip install .`` keeps the
+    TensorFlow a machine has), so this is where a missing one is reported.
+    Keras 3 needs TensorFlow 2.16 or later; the book is tested with 2.21.
+    """
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version or "")[:2])
+    if version is not None and (len(numbers) < 2 or numbers >= (2, 16)):
+        return
+    found = "it is not installed" if version is None else f"this Python has TensorFlow {version}"
+    raise ImportError(
+        f"This book needs TensorFlow 2.16 or later (Keras 3 runs on it), but {found}. In the "
+        "book's folder, install it with `make setup`, or into your own environment with "
+        '`pip install -c constraints.txt -e ".[tensorflow]"`; then restart the kernel.'
+    )
+
+
 _require_tensorflow_backend()
+_require_tensorflow(_tensorflow_version())

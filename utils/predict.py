@@ -233,7 +233,7 @@ def unsafe_deserialization_enabled() -> bool:
         raise RuntimeError(
             f"Cannot tell whether Keras {keras.__version__} is in safe mode ({error}); "
             "utils.predict reads keras.src.saving.serialization_lib.in_safe_mode(), "
-            "which this version lacks. Use the Keras version that pyproject.toml pins."
+            "which this version lacks. Use the Keras version that constraints.txt pins."
         ) from None
 
 
