@@ -4,6 +4,8 @@
 #   make lab    open the chapters in JupyterLab
 #   make data   fetch and verify the data and weights (run it before a workshop; no npm)
 #   make bench  time every chapter and measure its memory (benchmarks/results.md)
+#   make run CHAPTER=05 SCALE=gpu   run one chapter at a scale preset (laptop, workstation,
+#               gpu; utils/scale.py) into _build/runs/, with a JSON record of its results
 #   make dist   one archive for a room without network: the built website, the chapters,
 #               the package and the verified data and weights (after `make book`)
 #   make clean  remove the website build and what the chapters computed (features,
@@ -27,24 +29,36 @@ PIP_FAILED := echo "make setup: pip could not install the packages (see its mess
 Without network, install from a wheelhouse: PIP_NO_INDEX=1 PIP_FIND_LINKS=\$$PWD/wheels make data \
 (book/instructor-guide.md, step 2)." >&2; exit 1
 
-.PHONY: setup data book site web-assets test lab bench dist clean distclean hub hub-setup
+.PHONY: setup data book site web-assets test lab bench run dist clean distclean hub hub-setup
 
 # A claim of the text that no longer holds stops the tests, the website build and
 # the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
 site test bench: export TLBOOK_CHECKS := strict
 
-# The virtual environment is rebuilt only when pyproject.toml changes.
-$(BIN)/.installed: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# The book runs on Python 3.11 to 3.13 (TensorFlow 2.21 has wheels for those); the
+# Python that creates .venv/ is checked first.
+PYTHON_CHECK := import sys; v = sys.version_info[:3]; sys.exit(None if (3, 11) <= v[:2] <= (3, 13) \
+else "make: the book needs Python 3.11 to 3.13, but $(PYTHON) is %d.%d.%d. Name another one, \
+for example: make PYTHON=python3.12 book" % v)
+
+# The virtual environment is rebuilt only when pyproject.toml or constraints.txt changes:
+# the book's packages (pyproject.toml: the chapters', TensorFlow, the website's and the
+# tests') at the versions constraints.txt pins. Then a check that a chapter's
+# `import utils` finds this book's package, not another one of that name (tools/check_utils.py).
+$(BIN)/.installed: pyproject.toml $(wildcard constraints.txt)
+	@test -x $(BIN)/python || { $(PYTHON) -c '$(PYTHON_CHECK)' && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip || { $(PIP_FAILED); }
-	$(BIN)/python -m pip install --quiet -e ".[test]" || { $(PIP_FAILED); }
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[tensorflow,book,test]" \
+		|| { $(PIP_FAILED); }
+	$(BIN)/python tools/check_utils.py
 	@touch $@
 
 setup: $(BIN)/.installed
 
 # The hub's packages (the `hub` extra of pyproject.toml), only for `make hub` and `make test`.
 $(BIN)/.installed-hub: $(BIN)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[test,hub]" || { $(PIP_FAILED); }
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[tensorflow,book,test,hub]" \
+		|| { $(PIP_FAILED); }
 	@touch $@
 
 # The hub's packages and its proxy, configurable-http-proxy from npm, pinned with every
@@ -83,7 +97,16 @@ test: data web-assets hub-setup
 bench: data
 	$(BIN)/python benchmarks/run_chapters.py
 
+# One chapter at a scale preset, executed by papermill (tools/run_chapter.py); PARAMS
+# overrides single settings, e.g. make run CHAPTER=05 SCALE=gpu PARAMS="-p HEAD_EPOCHS 5".
+# A claim written for the laptop preset only warns at another preset or with PARAMS.
+SCALE ?= $(or $(TLBOOK_SCALE),laptop)
+run: data
+	@test -n "$(CHAPTER)" || { echo "make run needs a chapter: make run CHAPTER=05 SCALE=gpu" >&2; exit 2; }
+	$(BIN)/python tools/run_chapter.py $(CHAPTER) --scale $(SCALE) $(PARAMS)
+
 lab: data
+	@$(BIN)/python tools/check_utils.py
 	$(BIN)/jupyter lab notebooks/
 
 # The offline bundle, _build/dist/transfer-learning-hands-on-<version>.tar.gz
