@@ -4,6 +4,7 @@
 #   make lab    open the chapters in JupyterLab
 #   make data   fetch and verify the data and weights (run it before a workshop; no npm)
 #   make bench  time every chapter and measure its memory (benchmarks/results.md)
+#   make bench-throughput  VGG16 images/second beside the machine's measured peak
 #   make run CHAPTER=05 SCALE=gpu   run one chapter at a scale preset (laptop, workstation,
 #               gpu; utils/scale.py) into _build/runs/, with a JSON record of its results
 #   make dist   one archive for a room without network: the built website, the chapters,
@@ -29,7 +30,7 @@ PIP_FAILED := echo "make setup: pip could not install the packages (see its mess
 Without network, install from a wheelhouse: PIP_NO_INDEX=1 PIP_FIND_LINKS=\$$PWD/wheels make data \
 (book/instructor-guide.md, step 2)." >&2; exit 1
 
-.PHONY: setup data book site web-assets test lab bench run dist clean distclean hub hub-setup
+.PHONY: setup data book site web-assets test lab bench bench-throughput run dist clean distclean hub hub-setup
 
 # A claim of the text that no longer holds stops the tests, the website build and
 # the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
@@ -96,6 +97,13 @@ test: data web-assets hub-setup
 # A benchmark, not a test: each chapter in a fresh kernel, cold feature cache.
 bench: data
 	$(BIN)/python benchmarks/run_chapters.py
+
+# A benchmark, not a test: VGG16 images/second next to the machine's float32 peak, oneDNN
+# off and on, a few other settings (benchmarks/throughput.md; about 8 minutes on 2 cores).
+# TORCH_PYTHON=/path/to/a/python/with/torch adds PyTorch beside it (no chapter needs it).
+TORCH_PYTHON ?= $(BIN)/python
+bench-throughput: setup
+	$(BIN)/python benchmarks/throughput.py --torch-python $(TORCH_PYTHON)
 
 # One chapter at a scale preset, executed by papermill (tools/run_chapter.py); PARAMS
 # overrides single settings, e.g. make run CHAPTER=05 SCALE=gpu PARAMS="-p HEAD_EPOCHS 5".
