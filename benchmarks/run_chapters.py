@@ -36,6 +36,9 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools.run_chapter import machine as this_machine  # noqa: E402
+
 OUT_DIR = Path(__file__).resolve().parent
 
 
@@ -104,6 +107,7 @@ def run_chapter(notebook: Path, env: dict) -> dict:
         "peak_mib": round(peak / 2**20),
         "load_average": round(os.getloadavg()[0], 1),
         "status": status,
+        "date": date.today().isoformat(),
     }
 
 
@@ -126,23 +130,13 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(part, path)
 
 
-def cpu_model() -> str:
-    """The processor's name (timings differ between machine kinds with the same core count)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def write_results(rows: list[dict], cache: str) -> None:
     """Save the rows as JSON and as a Markdown table for the instructor guide."""
+    dates = sorted({r.get("date", "unknown") for r in rows})
     machine = {
-        "date": date.today().isoformat(),
+        "date": dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}",
         "cpu_cores": os.cpu_count(),
-        "cpu": cpu_model(),
+        "cpu": this_machine()["cpu"],  # timings differ between kinds with the same core count
         "memory_gib": round(psutil.virtual_memory().total / 2**30),
         "python": platform.python_version(),
         "feature_cache": cache,
@@ -190,7 +184,6 @@ def main() -> int:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TLBOOK_CHECKS="strict")
     with tempfile.TemporaryDirectory() as cold_cache:
         if not args.warm:
-            sys.path.insert(0, str(ROOT))
             from utils.assets import cache_dir
 
             shutil.copytree(cache_dir() / "weights", Path(cold_cache) / "weights")

@@ -86,9 +86,10 @@ def _measured_costs(chapter: str, root: Path) -> dict[str, str]:
         machine = measured["machine"]
         row = next(r for r in measured["chapters"] if r["chapter"] == chapter)
         if row["status"] == "ok":
+            when = row.get("date", machine["date"])  # rows measured on another day keep theirs
             costs["laptop"] = (
                 f"{row['seconds'] / 60:.1f} min and {row['peak_mib'] / 1024:.1f} GiB "
-                f"on {machine['cpu_cores']} CPU cores (make bench, {machine['date']})"
+                f"on {machine['cpu_cores']} CPU cores (make bench, {when})"
             )
     except (OSError, ValueError, KeyError, StopIteration):
         pass  # not measured on this copy: the line says so
