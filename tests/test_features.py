@@ -90,7 +90,7 @@ def fresh_warnings(monkeypatch):
     monkeypatch.setattr(features, "_warned", set())
 
 
-def _disk_full(path, payload):
+def _disk_full(path, *payload):
     raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
 
@@ -100,7 +100,7 @@ def test_features_survive_a_cache_that_cannot_be_written(
 ):
     expected = features.extract_features(tiny_base, images, 32, use_cache=False)
     if fault == "disk full":
-        monkeypatch.setattr(features, "atomic_write_bytes", _disk_full)
+        monkeypatch.setattr(features, "atomic_replace", _disk_full)
     else:
         (private_cache / "features").write_text("not a folder")
     with pytest.warns(UserWarning, match="TLBOOK_CACHE_DIR") as caught:

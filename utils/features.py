@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import warnings
-from io import BytesIO
 from pathlib import Path
 
 import keras
@@ -25,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils import data
-from utils.assets import CACHE_DIR_VARIABLE, atomic_write_bytes, cache_dir
+from utils.assets import CACHE_DIR_VARIABLE, atomic_replace, atomic_write_bytes, cache_dir
 
 # Only for TensorFlow builds that cannot report the oneDNN setting (see onednn_setting).
 _ONEDNN_VARIABLE_AT_IMPORT = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
@@ -93,7 +92,7 @@ def cache_path(base: keras.Model, images: np.ndarray, image_size: int, preproces
 def checksum(array: np.ndarray) -> str:
     """Hex sha256 of an array's dtype, shape and bytes (what ``<key>.sha256`` holds)."""
     digest = hashlib.sha256(f"{array.dtype.str} {array.shape}\n".encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(np.ascontiguousarray(array))  # its buffer, without a copy
     return digest.hexdigest()
 
 
@@ -141,11 +140,10 @@ def save_cached(path: Path, features: np.ndarray) -> bool:
     read-only or full disk) gives one warning per process, naming
     ``TLBOOK_CACHE_DIR``, and the caller keeps its result.
     """
-    buffer = BytesIO()
-    np.save(buffer, features, allow_pickle=False)
     try:
         _checksum_path(path).unlink(missing_ok=True)
-        atomic_write_bytes(path, buffer.getvalue())
+        with atomic_replace(path) as tmp_path, open(tmp_path, "wb") as handle:
+            np.save(handle, features, allow_pickle=False)  # no copy in memory
         atomic_write_bytes(_checksum_path(path), f"{checksum(features)}\n".encode())
     except OSError as error:
         _warn_once(
@@ -190,7 +188,7 @@ def extract_features(
     dataset = data.make_dataset(
         images, image_size=image_size, batch_size=batch_size, preprocess=preprocess
     )
-    features = base.predict(dataset, verbose=0).astype(np.float32)
+    features = base.predict(dataset, verbose=0).astype(np.float32, copy=False)
     if use_cache:
         save_cached(path, features)
     return features
