@@ -12,8 +12,9 @@ prepared VGG16 weights are reused), which is the slowest case a reader meets;
 the chapters share it in reading order, as for a reader who runs the book
 from start to end (chapter 07 then reads the features chapter 05 computed):
 its total is the time of the whole book. Results go to benchmarks/results.json and
-benchmarks/results.md, which the instructor guide includes; chapters not run
-this time keep their earlier row (each row records the load it ran under). This is a
+benchmarks/results.md (cold), which the instructor guide includes, or to
+results-in-order.* or results-warm.*; chapters not run this time keep their earlier
+row in the same files (each row records the load it ran under). This is a
 benchmark, not a test: it asserts nothing.
 """
 
@@ -111,9 +112,16 @@ def run_chapter(notebook: Path, env: dict) -> dict:
     }
 
 
-def merge_with_earlier(rows: list[dict]) -> list[dict]:
-    """Keep earlier rows for chapters not run now; order by the table of contents."""
-    earlier_file = OUT_DIR / "results.json"
+RESULTS = {
+    "cold": "results",
+    "cold, shared in reading order": "results-in-order",
+    "warm": "results-warm",
+}
+
+
+def merge_with_earlier(rows: list[dict], cache: str) -> list[dict]:
+    """Keep earlier rows (of the same cache mode) for chapters not run now, in _toc.yml order."""
+    earlier_file = OUT_DIR / f"{RESULTS[cache]}.json"
     earlier = json.loads(earlier_file.read_text())["chapters"] if earlier_file.exists() else []
     by_chapter = {r["chapter"]: r for r in earlier} | {r["chapter"]: r for r in rows}
     order = [p.stem for p in chapters_in_toc()]
@@ -142,7 +150,7 @@ def write_results(rows: list[dict], cache: str) -> None:
         "feature_cache": cache,
     }
     write_atomically(
-        OUT_DIR / "results.json",
+        OUT_DIR / f"{RESULTS[cache]}.json",
         json.dumps({"machine": machine, "chapters": rows}, indent=2) + "\n",
     )
     lines = [
@@ -164,7 +172,7 @@ def write_results(rows: list[dict], cache: str) -> None:
         "The load average (over the last minute, on all cores) shows how busy the",
         "machine was: above the number of cores, chapters ran slower than they would alone.",
     ]
-    write_atomically(OUT_DIR / "results.md", "\n".join(lines) + "\n")
+    write_atomically(OUT_DIR / f"{RESULTS[cache]}.md", "\n".join(lines) + "\n")
 
 
 def main() -> int:
@@ -197,7 +205,7 @@ def main() -> int:
             print(f"{chapter:<28} {seconds:>7.1f} s {peak:>6} MiB  {row['status']}", flush=True)
             rows.append(row)
     mode = "warm" if args.warm else "cold, shared in reading order" if args.in_order else "cold"
-    write_results(merge_with_earlier(rows), mode)
+    write_results(merge_with_earlier(rows, mode), mode)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
