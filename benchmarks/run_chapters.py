@@ -61,8 +61,11 @@ def _kernel_rss(root: psutil.Process) -> int:
     return total
 
 
-def run_chapter(notebook: Path, env: dict) -> dict:
-    """Execute one notebook in a fresh kernel; return seconds, peak MiB and status."""
+def run_chapter(notebook: Path, env: dict, keep: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; return seconds, peak MiB and status.
+
+    The executed notebook is written to ``keep`` if given, else thrown away.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         command = [
             sys.executable,
@@ -74,7 +77,7 @@ def run_chapter(notebook: Path, env: dict) -> dict:
             "--execute",
             "--ExecutePreprocessor.timeout=900",
             "--output-dir",
-            tmp,
+            str(keep or tmp),
             str(notebook),
         ]
         start = time.perf_counter()
@@ -187,7 +190,13 @@ def main() -> int:
         action="store_true",
         help="one cold cache that the chapters share in reading order",
     )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="save the executed notebooks in DIR"
+    )
     args = parser.parse_args()
+    if args.keep:
+        args.keep = args.keep.resolve()
+        args.keep.mkdir(parents=True, exist_ok=True)
     notebooks = [p.resolve() for p in args.notebooks] or chapters_in_toc()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TLBOOK_CHECKS="strict")
     with tempfile.TemporaryDirectory() as cold_cache:
@@ -200,7 +209,7 @@ def main() -> int:
         for notebook in notebooks:
             if not (args.warm or args.in_order):
                 shutil.rmtree(Path(cold_cache) / "features", ignore_errors=True)
-            row = run_chapter(notebook, env)
+            row = run_chapter(notebook, env, args.keep)
             chapter, seconds, peak = row["chapter"], row["seconds"], row["peak_mib"]
             print(f"{chapter:<28} {seconds:>7.1f} s {peak:>6} MiB  {row['status']}", flush=True)
             rows.append(row)
