@@ -158,8 +158,8 @@ def write_results(rows: list[dict], cache: str) -> None:
     )
     lines = [
         f"Measured on {machine['date']}: {machine['cpu_cores']} CPU cores ({machine['cpu']}), "
-        f"{machine['memory_gib']} GiB, Python {machine['python']}, {cache} feature cache, "
-        "one fresh kernel per chapter.",
+        f"{machine['memory_gib']} GiB, Python {machine['python']}, one fresh kernel per "
+        f"chapter, feature cache: {cache}.",
         "",
         "| chapter | wall time (s) | peak kernel memory (MiB) | load average after | status |",
         "| --- | ---: | ---: | ---: | --- |",
