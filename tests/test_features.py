@@ -196,3 +196,71 @@ def test_an_unknown_onednn_setting_is_keyed_on_the_variable_and_said(
     monkeypatch.setattr(features, "_ONEDNN_VARIABLE_AT_IMPORT", "0")
     with pytest.warns(UserWarning, match="cannot say whether oneDNN is on"):
         assert features.onednn_setting() == "TF_ENABLE_ONEDNN_OPTS='0'"
+
+
+# --- features larger than memory: chunks, streamed to the cache, memory-mapped ---------
+
+
+def test_features_in_chunks_equal_features_in_one_go(tiny_base, images):
+    whole = features.extract_features(tiny_base, images, 32, batch_size=8, use_cache=False)
+    chunked = features.extract_features(
+        tiny_base, images, 32, batch_size=8, use_cache=False, chunk_size=12
+    )  # rounded up to 16: chunks of 16, 16 and 8 images
+    np.testing.assert_array_equal(chunked, whole)
+
+
+def test_memory_mapped_features_come_from_the_cache_file(tiny_base, images, monkeypatch):
+    expected = features.extract_features(tiny_base, images, 32, use_cache=False)
+    mapped = features.extract_features(tiny_base, images, 32, memory_map=True, chunk_size=16)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    path = features.cache_path(tiny_base, images, 32, preprocess=True)
+    assert Path(mapped.filename) == path
+    np.testing.assert_array_equal(mapped, expected)
+    # the streamed checksum is the checksum of the whole array
+    assert path.with_suffix(".sha256").read_text().strip() == features.checksum(expected)
+    monkeypatch.setattr(features, "_chunks", _must_not_run)
+    again = features.extract_features(tiny_base, images, 32, memory_map=True)
+    np.testing.assert_array_equal(again, expected)  # read and checked, not computed
+    np.testing.assert_array_equal(features.extract_features(tiny_base, images, 32), expected)
+
+
+def _must_not_run(*args):
+    raise AssertionError("the features were computed again")
+
+
+def test_a_damaged_memory_mapped_cache_is_recomputed(tiny_base, images):
+    first = np.array(features.extract_features(tiny_base, images, 32, memory_map=True))
+    path = features.cache_path(tiny_base, images, 32, preprocess=True)
+    _save_over(path, _flip_one_bit(first))
+    with pytest.warns(UserWarning, match=f"{path.name} do not match the checksum"):
+        again = features.extract_features(tiny_base, images, 32, memory_map=True)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_an_interrupted_stream_leaves_no_cache_file(tiny_base, images, monkeypatch):
+    def one_chunk_then_fail(*args):
+        yield np.zeros((16, *tiny_base.output_shape[1:]), np.float32)
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(features, "_chunks", one_chunk_then_fail)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        features.extract_features(tiny_base, images, 32, memory_map=True)
+    folder = features.cache_path(tiny_base, images, 32, preprocess=True).parent
+    assert not list(folder.iterdir())  # no features, no checksum, no temporary file
+
+
+def test_memory_mapping_needs_a_cache_that_can_be_written(
+    tiny_base, images, private_cache, monkeypatch
+):
+    with pytest.raises(ValueError, match="needs use_cache=True"):
+        features.extract_features(tiny_base, images, 32, memory_map=True, use_cache=False)
+    monkeypatch.setattr(features, "atomic_replace", _disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        features.extract_features(tiny_base, images, 32, memory_map=True)
+    assert not list(private_cache.rglob("*.npy"))
+
+
+@pytest.mark.parametrize("chunk_size", [0, -5, 2.5, True, "64"])
+def test_chunk_size_must_be_a_positive_integer(tiny_base, images, chunk_size):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        features.extract_features(tiny_base, images, 32, chunk_size=chunk_size)

@@ -8,7 +8,13 @@ output layer, the image size, the preprocessing, the images themselves and the
 numerical settings (TensorFlow version, oneDNN on or off as TensorFlow reports
 it). Change any of them and the features are computed again. A cache that
 cannot be written (read-only, full disk) costs only the cache: the features are
-still returned, with one warning. Introduced in chapter 00.
+still returned, with one warning.
+
+Features larger than memory: ``extract_features(..., memory_map=True)`` runs
+the base ``chunk_size`` images at a time, streams each chunk into the cache
+file and returns the file memory-mapped (read-only), so the process never
+holds more than one chunk of features; the checksum is computed and checked
+chunk by chunk too. Introduced in chapter 00.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ def cache_key(base: keras.Model, images: np.ndarray, image_size: int, preprocess
         base.layers[-1].name, list(base.input_shape), image_size, preprocess, numerical_settings()
     ]
     digest.update(json.dumps(settings).encode())
-    digest.update(np.ascontiguousarray(images).tobytes())
+    digest.update(np.ascontiguousarray(images))  # its buffer, without a copy
     return digest.hexdigest()[:32]
 
 
@@ -100,28 +106,52 @@ def _checksum_path(path: Path) -> Path:
     return path.with_suffix(".sha256")
 
 
-def load_cached(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+_READ_BYTES = 1 << 24  # a checksum reads a memory-mapped file 16 MiB at a time
+
+
+def _file_checksum(path: Path, array: np.ndarray) -> str:
+    """``checksum(array)`` for an array memory-mapped from ``path``, read in pieces.
+
+    Reading the file, not the mapping, keeps the bytes out of the process's
+    memory (they pass through the page cache only).
+    """
+    digest = hashlib.sha256(f"{array.dtype.str} {array.shape}\n".encode())
+    with open(path, "rb") as handle:
+        handle.seek(array.offset)
+        while piece := handle.read(_READ_BYTES):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def load_cached(path: Path, shape: tuple[int, ...], memory_map: bool = False) -> np.ndarray | None:
     """The float32 array cached at ``path``, or None if it must be computed again.
 
     None, silently, when there is no file or no checksum beside it (a cache
     written by an older version of the book). None, with one printed line, when
     the file cannot be read or has another shape. None, with a warning naming
     the file, when its content does not match its checksum (a flipped bit,
-    edited values, another dtype).
+    edited values, another dtype). With ``memory_map=True`` the array is a
+    read-only ``np.memmap`` of the file, checked without reading it into memory.
     """
     try:
         expected = _checksum_path(path).read_text().strip()
     except OSError:
         return None
     try:
-        cached = np.load(path, allow_pickle=False)
+        cached = np.load(path, allow_pickle=False, mmap_mode="r" if memory_map else None)
     except (ValueError, OSError, EOFError):
         print(f"Cached features {path.name} are damaged; computing them again.")
         return None
     if cached.shape != shape:
         print(f"Cached features {path.name} have the wrong shape; computing them again.")
         return None
-    if cached.dtype != np.float32 or checksum(cached) != expected:
+    if cached.dtype != np.float32:
+        actual = None
+    elif memory_map:
+        actual = _file_checksum(path, cached)
+    else:
+        actual = checksum(cached)
+    if actual != expected:
         warnings.warn(
             f"Cached features {path} do not match the checksum saved with them: the file "
             "was damaged or changed. Computing them again.",
@@ -157,6 +187,41 @@ def save_cached(path: Path, features: np.ndarray) -> bool:
     return True
 
 
+def _chunks(base, images, image_size, batch_size, preprocess, chunk_size):
+    """Yield the base's float32 features for ``chunk_size`` images at a time.
+
+    Each chunk is a whole number of batches, so the batches are those of one
+    ``predict`` over all the images, and so are the features, to the last bit.
+    """
+    step = -(-chunk_size // batch_size) * batch_size
+    for start in range(0, len(images), step):
+        dataset = data.make_dataset(
+            images[start : start + step],
+            image_size=image_size,
+            batch_size=batch_size,
+            preprocess=preprocess,
+        )
+        yield base.predict(dataset, verbose=0).astype(np.float32, copy=False)
+
+
+def _stream_to_cache(path: Path, chunks, shape: tuple[int, ...]) -> None:
+    """Write the chunks to ``path`` as one .npy file, and its checksum, chunk by chunk.
+
+    Raises OSError when the cache cannot be written; ``path`` then keeps its
+    old content (see ``atomic_replace``) and no checksum, so it reads as missing.
+    """
+    header = {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": shape}
+    digest = hashlib.sha256(f"{np.dtype(np.float32).str} {shape}\n".encode())
+    _checksum_path(path).unlink(missing_ok=True)
+    with atomic_replace(path) as tmp_path, open(tmp_path, "wb") as handle:
+        np.lib.format.write_array_header_2_0(handle, header)
+        for chunk in chunks:
+            chunk = np.ascontiguousarray(chunk)
+            digest.update(chunk)
+            handle.write(chunk.data)
+    atomic_write_bytes(_checksum_path(path), f"{digest.hexdigest()}\n".encode())
+
+
 def extract_features(
     base: keras.Model,
     images: np.ndarray,
@@ -164,6 +229,8 @@ def extract_features(
     batch_size: int = 128,
     preprocess: bool = True,
     use_cache: bool = True,
+    memory_map: bool = False,
+    chunk_size: int = 2048,
 ) -> np.ndarray:
     """Features of ``base`` for 28x28 grey ``images``, computed once and cached.
 
@@ -172,23 +239,51 @@ def extract_features(
     is damaged or does not match its checksum is reported and recomputed,
     never trusted (see :func:`load_cached`). If the cache cannot be written,
     the features are returned anyway (see :func:`save_cached`).
+
+    The base runs on ``chunk_size`` images at a time (rounded up to whole
+    batches). With ``memory_map=True`` each chunk goes straight to the cache
+    file and the result is that file, memory-mapped read-only: index it
+    (``features[rows]``) to get rows in memory. Then the cache is required:
+    ``use_cache=False`` is a ValueError, and a cache folder that cannot be
+    written raises the OSError that says why.
     """
     data.check_images(images)
     if tuple(base.input_shape[1:3]) != (image_size, image_size):
         raise ValueError(
             f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
         )
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    if memory_map and not use_cache:
+        raise ValueError(
+            "memory_map=True returns the cache file memory-mapped, so it needs use_cache=True."
+        )
+    shape = (len(images), *base.output_shape[1:])
     if len(images) == 0:  # Keras's predict cannot run on no batches
-        return np.zeros((0, *base.output_shape[1:]), np.float32)
-    if use_cache:
-        path = cache_path(base, images, image_size, preprocess)
-        cached = load_cached(path, (len(images), *base.output_shape[1:]))
-        if cached is not None:
-            return cached
-    dataset = data.make_dataset(
-        images, image_size=image_size, batch_size=batch_size, preprocess=preprocess
-    )
-    features = base.predict(dataset, verbose=0).astype(np.float32, copy=False)
-    if use_cache:
-        save_cached(path, features)
+        return np.zeros(shape, np.float32)
+    run = (base, images, image_size, batch_size, preprocess, chunk_size)
+    if not use_cache:
+        return _in_memory(_chunks(*run), shape)
+    path = cache_path(base, images, image_size, preprocess)
+    cached = load_cached(path, shape, memory_map=memory_map)
+    if cached is not None:
+        return cached
+    chunks = _chunks(*run)
+    if memory_map:
+        _stream_to_cache(path, chunks, shape)
+        return np.load(path, allow_pickle=False, mmap_mode="r")
+    features = _in_memory(chunks, shape)
+    save_cached(path, features)
+    return features
+
+
+def _in_memory(chunks, shape: tuple[int, ...]) -> np.ndarray:
+    """The chunks, filled into one array: the features, plus one chunk, in memory."""
+    features = np.empty(shape, np.float32)
+    start = 0
+    for chunk in chunks:
+        features[start : start + len(chunk)] = chunk
+        start += len(chunk)
     return features
