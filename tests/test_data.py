@@ -443,3 +443,32 @@ def test_book_split_indices_select_the_book_split_rows():
 def test_book_split_indices_reject_a_validation_set_that_leaves_nothing():
     with pytest.raises(ValueError, match="val_per_class"):
         data.book_split_indices(train_per_class=10, val_per_class=600)
+
+
+@pytest.fixture
+def small_full_set(monkeypatch):
+    """A stand-in for the full set: 700 training and 50 test images per class."""
+    rng = np.random.default_rng(0)
+    y_train = np.repeat(np.arange(10, dtype=np.uint8), 700)
+    y_test = np.repeat(np.arange(10, dtype=np.uint8), 50)
+    x_train = rng.integers(0, 256, (len(y_train), 28, 28), dtype=np.uint8)
+    x_test = rng.integers(0, 256, (len(y_test), 28, 28), dtype=np.uint8)
+    monkeypatch.setattr(data, "_load_full", lambda: ((x_train, y_train), (x_test, y_test)))
+    return (x_train, y_train), (x_test, y_test)
+
+
+def test_book_split_from_the_full_set_uses_its_images_and_counts(small_full_set):
+    (x_train, y_train), (x_test, _) = small_full_set
+    split = data.book_split(train_per_class=550, val_per_class=100, source="full")
+    index = data.book_split_indices(550, 100, source="full")
+    np.testing.assert_array_equal(split["train"][0], x_train[index["train"]])
+    np.testing.assert_array_equal(split["val"][1], y_train[index["val"]])
+    assert split["test"][0] is x_test
+    assert np.bincount(split["train"][1]).tolist() == [550] * 10  # more than bundled allows
+    with pytest.raises(ValueError, match="600 images per class left.*700 full training"):
+        data.book_split_indices(601, 100, source="full")
+
+
+def test_book_split_names_the_sources_it_knows():
+    with pytest.raises(ValueError, match="source must be 'bundled' or 'full'"):
+        data.book_split(source="mnist")

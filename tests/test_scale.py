@@ -199,9 +199,11 @@ def test_laptop_values_are_the_ones_the_text_was_written_for(path):
     assert "cost at laptop: " in output.lower()
 
 
-# The most each count may be: the bundled subset has 600 training images per class;
-# data.book_split keeps 100 of them for validation (chapter 02 samples all 600).
+# The most each count may be: the bundled subset has 600 training images per class,
+# the full set 6,000; data.book_split keeps 100 of them for validation (chapter 02
+# samples all 600 bundled ones).
 LIMITS = {"PROBE_PER_CLASS": 600, "TRAIN_PER_CLASS": 500, "SIZES": 500}
+FULL_LIMITS = {"TRAIN_PER_CLASS": 5900, "SIZES": 5900}
 
 
 @pytest.mark.parametrize("preset", OTHERS)
@@ -214,7 +216,9 @@ def test_other_presets_give_values_the_chapters_can_take(preset, monkeypatch):
         values[path.stem[:2]] = settings = {name: namespace[name] for name in names}
         size = settings.get("IMAGE_SIZE", 32)
         assert isinstance(size, int) and 32 <= size <= 224, path.name
-        for name, limit in LIMITS.items():
+        assert settings.get("DATA", "bundled") in ("bundled", "full"), path.name
+        limits = {**LIMITS, **FULL_LIMITS} if settings.get("DATA") == "full" else LIMITS
+        for name, limit in limits.items():
             counts = settings.get(name, ())
             counts = counts if isinstance(counts, tuple) else (counts,)
             limit = 600 if path.stem.startswith("02") else limit
@@ -223,6 +227,9 @@ def test_other_presets_give_values_the_chapters_can_take(preset, monkeypatch):
     assert values["02"]["IMAGE_SIZE"] == 32 and 10 * values["02"]["TRAIN_PER_CLASS"] < 4096
     # chapters 04 to 09 share one split and one image size; 07 reuses 05's runs
     assert len({values[n]["IMAGE_SIZE"] for n in ("04", "05", "06", "07", "08", "09")}) == 1
+    # chapters 04 to 07 read the same images: the bundled subset, or the full set at gpu
+    assert len({values[n]["DATA"] for n in ("04", "05", "06", "07")}) == 1
+    assert values["05"]["DATA"] == ("full" if preset == "gpu" else "bundled")
     for name in ("HEAD_EPOCHS", "FINE_TUNE_EPOCHS", "VAL_PER_CLASS", "SEEDS"):
         assert values["05"][name] == values["07"][name], name
     # chapter 09's distillation needs bundled images left over after train + validation

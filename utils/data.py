@@ -355,14 +355,18 @@ def stratified_sample(x: np.ndarray, y: np.ndarray, per_class: int, seed: int = 
     return x[index], y[index]
 
 
-def book_split_indices(train_per_class: int = 500, val_per_class: int = 100, seed: int = 0):
-    """Rows of the bundled training images in :func:`book_split`'s train and validation sets.
+def book_split_indices(
+    train_per_class: int = 500, val_per_class: int = 100, seed: int = 0, source: str = "bundled"
+):
+    """Rows of the training images in :func:`book_split`'s train and validation sets.
 
-    Returns ``{"train": index, "val": index}``, sorted arrays into the bundled
-    training images, so that features computed once for all of them can be
-    split for any seed without being computed again. Introduced in chapter 05.
+    Returns ``{"train": index, "val": index}``, sorted arrays into the training
+    images of ``source`` (``"bundled"`` or ``"full"``, as in
+    :func:`load_fashion_mnist`), so that features computed once for all of
+    them can be split for any seed without being computed again. Introduced
+    in chapter 05.
     """
-    (_, y_all), _ = load_fashion_mnist()
+    (_, y_all), _ = load_fashion_mnist(source)
     val_index = stratified_indices(y_all, val_per_class, seed)
     counts = np.bincount(y_all, minlength=NUM_CLASSES)
     if (counts <= val_per_class).any():
@@ -373,7 +377,7 @@ def book_split_indices(train_per_class: int = 500, val_per_class: int = 100, see
     if isinstance(train_per_class, (int, np.integer)) and train_per_class > left:
         raise ValueError(
             f"train_per_class={train_per_class} is more than the {left} images per class left "
-            f"for training: {val_per_class} of each class's {counts.min()} bundled training "
+            f"for training: {val_per_class} of each class's {counts.min()} {source} training "
             f"images are validation examples (val_per_class={val_per_class})."
         )
     rest = np.setdiff1d(np.arange(len(y_all)), val_index)
@@ -381,18 +385,21 @@ def book_split_indices(train_per_class: int = 500, val_per_class: int = 100, see
     return {"train": train_index, "val": val_index}
 
 
-def book_split(train_per_class: int = 500, val_per_class: int = 100, seed: int = 0) -> dict:
+def book_split(
+    train_per_class: int = 500, val_per_class: int = 100, seed: int = 0, source: str = "bundled"
+) -> dict:
     """The one train / validation / test split that chapters 04 to 07 share.
 
-    Validation comes from the bundled training images (``val_per_class`` per
-    class), training is a stratified sample of the rest (``train_per_class``
-    per class; a smaller sample is always contained in a larger one), and the
-    test set is the bundled test set, used only for final numbers. Returns a
-    dict ``{"train": (x, y), "val": (x, y), "test": (x, y)}``. Introduced in
-    chapter 04.
+    Validation comes from the training images of ``source`` (the bundled
+    subset by default, or ``"full"``: see :func:`load_fashion_mnist`),
+    ``val_per_class`` per class; training is a stratified sample of the rest
+    (``train_per_class`` per class; a smaller sample is always contained in a
+    larger one), and the test set is the source's test set, used only for
+    final numbers. Returns a dict ``{"train": (x, y), "val": (x, y), "test":
+    (x, y)}``. Introduced in chapter 04.
     """
-    (x_all, y_all), test = load_fashion_mnist()
-    index = book_split_indices(train_per_class, val_per_class, seed)
+    (x_all, y_all), test = load_fashion_mnist(source)
+    index = book_split_indices(train_per_class, val_per_class, seed, source)
     split = {name: (x_all[rows], y_all[rows]) for name, rows in index.items()}
     return {**split, "test": test}
 
