@@ -12,8 +12,9 @@ still returned, with one warning.
 
 Features larger than memory: ``extract_features(..., memory_map=True)`` runs
 the base ``chunk_size`` images at a time, streams each chunk into the cache
-file and returns the file memory-mapped (read-only), so the process never
-holds more than one chunk of features; the checksum is computed and checked
+file and returns the file memory-mapped (read-only), so the process holds
+one chunk of features at a time (twice that while Keras joins the chunk's
+batches), however many images there are; the checksum is computed and checked
 chunk by chunk too. Introduced in chapter 00.
 """
 
