@@ -57,8 +57,7 @@ rows = np.asarray(result[::max(1, len(images) // 1000)])
 seconds = time.perf_counter() - start
 time.sleep(0.2)
 print(json.dumps({{"before": before, "peak": peak, "seconds": seconds,
-                  "features_mib": result.nbytes / 2**20,
-                  "type": type(result).__name__}}))
+                  "features_mib": result.nbytes / 2**20}}))
 """
 
 

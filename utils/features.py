@@ -96,9 +96,14 @@ def cache_path(base: keras.Model, images: np.ndarray, image_size: int, preproces
     return cache_dir() / "features" / f"{key}.npy"
 
 
+def _checksum_start(dtype: np.dtype, shape: tuple[int, ...]):
+    """A sha256 that has read the dtype and shape; the bytes follow (see :func:`checksum`)."""
+    return hashlib.sha256(f"{np.dtype(dtype).str} {tuple(shape)}\n".encode())
+
+
 def checksum(array: np.ndarray) -> str:
     """Hex sha256 of an array's dtype, shape and bytes (what ``<key>.sha256`` holds)."""
-    digest = hashlib.sha256(f"{array.dtype.str} {array.shape}\n".encode())
+    digest = _checksum_start(array.dtype, array.shape)
     digest.update(np.ascontiguousarray(array))  # its buffer, without a copy
     return digest.hexdigest()
 
@@ -116,7 +121,7 @@ def _file_checksum(path: Path, array: np.ndarray) -> str:
     Reading the file, not the mapping, keeps the bytes out of the process's
     memory (they pass through the page cache only).
     """
-    digest = hashlib.sha256(f"{array.dtype.str} {array.shape}\n".encode())
+    digest = _checksum_start(array.dtype, array.shape)
     with open(path, "rb") as handle:
         handle.seek(array.offset)
         while piece := handle.read(_READ_BYTES):
@@ -212,7 +217,7 @@ def _stream_to_cache(path: Path, chunks, shape: tuple[int, ...]) -> None:
     old content (see ``atomic_replace``) and no checksum, so it reads as missing.
     """
     header = {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": shape}
-    digest = hashlib.sha256(f"{np.dtype(np.float32).str} {shape}\n".encode())
+    digest = _checksum_start(np.float32, shape)
     _checksum_path(path).unlink(missing_ok=True)
     with atomic_replace(path) as tmp_path, open(tmp_path, "wb") as handle:
         np.lib.format.write_array_header_2_0(handle, header)
@@ -253,9 +258,8 @@ def extract_features(
         raise ValueError(
             f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
         )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
-    if chunk_size < 1:
+    whole = isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool)
+    if not whole or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
     if memory_map and not use_cache:
         raise ValueError(
@@ -281,7 +285,7 @@ def extract_features(
 
 
 def _in_memory(chunks, shape: tuple[int, ...]) -> np.ndarray:
-    """The chunks, filled into one array: the features, plus one chunk, in memory."""
+    """The chunks, filled into one array (in memory: the features and the chunk being made)."""
     features = np.empty(shape, np.float32)
     start = 0
     for chunk in chunks:
