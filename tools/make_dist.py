@@ -130,7 +130,8 @@ def book_assets(root: Path, cache: Path) -> list[Asset]:
     ImageNet VGG16 weights with their provenance record (sha256 in that record,
     which ``make data`` wrote after checking every tensor), and, when it is
     there, the offline mirror they were converted from (sha256 in
-    ``utils.weights``), so that ``make data`` can convert them again offline.
+    ``utils.weights``), so that ``make data`` can convert them again offline
+    and chapter 08 can read the model inside it.
     """
     assets = [
         Asset(
@@ -151,7 +152,7 @@ def book_assets(root: Path, cache: Path) -> list[Asset]:
             if not weights.keras_weights_path().is_file()
             else f"This machine uses Keras's own file {weights.keras_weights_path()}, which "
             "the book does not bundle; convert the offline mirror with `.venv/bin/python -c "
-            '"from utils import weights; weights.prepare_imagenet_weights(force=True)"`, '
+            '"from tools import prepare_data as p; p.prepare_imagenet_weights(force=True)"`, '
             "then run `make dist`."
         )
         raise DistError(f"Missing asset: {missing} (the ImageNet VGG16 weights). {hint}")
@@ -312,7 +313,7 @@ make lab                                               # the chapters in Jupyter
 ```bash
 python3 -m venv .venv
 .venv/bin/pip install --no-index --find-links wheels -c constraints.txt -e ".[tensorflow,book]"
-.venv/bin/python -m utils.data && .venv/bin/python -m utils.weights
+.venv/bin/python -m tools.prepare_data
 .venv/bin/jupyter lab notebooks/
 ```
 

@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import os
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -502,30 +501,3 @@ def make_dataset(
 
 
 # --------------------------------------------------------------------------- `make data`
-
-
-def main() -> int:
-    """Check the bundled subset and print its counts and checksums (``python -m utils.data``).
-
-    Used by ``make data``. Introduced in chapter 00.
-    """
-    try:
-        (x_train, y_train), (x_test, y_test) = load_fashion_mnist("bundled")
-    except AssetError as error:
-        print(f"Fashion-MNIST subset: FAILED\n{error}", file=sys.stderr)
-        return 1
-    print(f"Fashion-MNIST subset in {BUNDLED_DIR}")
-    print(f"  train: {len(x_train)} images, test: {len(x_test)} images, 28x28 grey, uint8")
-    train_counts = np.bincount(y_train, minlength=NUM_CLASSES)
-    test_counts = np.bincount(y_test, minlength=NUM_CLASSES)
-    print(f"  {'class':<16}{'train':>6}{'test':>6}")
-    for label, name in enumerate(CLASS_NAMES):
-        print(f"  {label} {name:<14}{train_counts[label]:>6}{test_counts[label]:>6}")
-    for name in FILE_NAMES:
-        print(f"  sha256 {BUNDLED_SHA256[name]}  {name}  OK")
-    print("Fashion-MNIST subset: OK")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

