@@ -1,4 +1,8 @@
-"""Fixtures shared by several test files."""
+"""Fixtures shared by several test files, and the test run's set-up.
+
+Figures are drawn with Matplotlib's Agg backend in the test process (set here,
+not through MPLBACKEND, which the kernels nbval starts would inherit).
+"""
 
 import importlib.util
 from pathlib import Path
@@ -7,6 +11,27 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def random_vgg():
+    """VGG16's base at 32 px with random weights (seed 0), built once per test run.
+
+    Shared: a test must not train it, change which layers train, or compile it.
+    """
+    import keras
+
+    from utils import weights
+
+    keras.utils.set_random_seed(0)
+    return weights.load_vgg16(None, input_shape=(32, 32, 3), verbose=False)
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """An empty cache folder of the test's own (TLBOOK_CACHE_DIR)."""
+    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
+    return tmp_path
 
 
 @pytest.fixture
@@ -60,7 +85,10 @@ def offline_web_assets(tmp_path):
 
 def pytest_configure(config):
     """Whenever nbval runs the chapters, keep its execution for the site build of the same
-    run (tests/nbval_site_cache.py; `-p no:nbval-site-cache` turns it off)."""
+    run (tests/nbval_site_cache.py; `-p no:nbval-site-cache` turns it off). Agg for figures."""
+    import matplotlib
     import nbval_site_cache  # beside this file: pytest puts tests/ on sys.path
+
+    matplotlib.use("Agg")
 
     nbval_site_cache.register(config)

@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from utils import data, features
 
+pytestmark = pytest.mark.usefixtures("private_cache")  # no test writes the real cache
+
 
 @pytest.fixture()
 def tiny_base():
@@ -27,12 +29,6 @@ def tiny_base():
 def images():
     (x_train, _), _ = data.load_fashion_mnist()
     return x_train[:40]
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
-    return tmp_path
 
 
 def test_features_have_the_base_output_shape(tiny_base, images, private_cache):

@@ -6,8 +6,6 @@ import pytest
 
 from utils import data, plots
 
-matplotlib.use("Agg")
-
 
 def test_confusion_counts_by_hand():
     counts = plots.confusion_counts([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], n_classes=3)

@@ -1,12 +1,9 @@
 """Tests of chapter 07's figure (plots.accuracy_vs_labels)."""
 
-import matplotlib
 import numpy as np
 import pytest
 
 from utils import plots
-
-matplotlib.use("Agg")
 
 S, FE = "scratch", "feature extraction"
 

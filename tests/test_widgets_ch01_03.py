@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from utils import data, inspection, weights, widgets
+from utils import architecture, data, weights, widgets
 
 matplotlib.use("Agg")
 
@@ -150,7 +150,7 @@ def test_freeze_explorer_needs_every_depth_in_order(freeze_rows):
 
 
 def test_freeze_explorer_static_table_is_formatted(freeze_rows):
-    text = inspection.format_table(freeze_rows)
+    text = architecture.format_table(freeze_rows)
     assert len(text.splitlines()) == 2 + 6
 
 

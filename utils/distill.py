@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from utils import inspection
+from utils import architecture
 
 
 def _check_temperature(temperature: float) -> float:
@@ -152,14 +152,14 @@ class Distiller(keras.Model):
 def multiply_adds(model: keras.Model) -> int:
     """Multiply-adds of the Conv2D and Dense layers for one input, nested models included.
 
-    Counted as in chapter 03 (``inspection.multiply_adds``). Introduced in chapter 09.
+    Counted as in chapter 03 (``architecture.multiply_adds``). Introduced in chapter 09.
     """
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             total += multiply_adds(layer)
         else:
-            total += inspection.multiply_adds(layer)
+            total += architecture.multiply_adds(layer)
     return total
 
 

@@ -207,7 +207,7 @@ def accuracy_by_block(
 def receptive_field_chart(rows: Sequence[Mapping], image_size: int | None = None) -> plt.Figure:
     """The receptive field after each layer, with the input size as a line (chapter 03).
 
-    ``rows`` are those of ``inspection.receptive_fields``.
+    ``rows`` are those of ``architecture.receptive_fields``.
     """
     if not rows:
         raise ValueError("receptive_field_chart needs at least one layer")
@@ -231,7 +231,7 @@ def receptive_field_chart(rows: Sequence[Mapping], image_size: int | None = None
 def freeze_depth_chart(rows: Sequence[Mapping], highlight: int | None = None) -> plt.Figure:
     """Trainable and frozen parameters, and the cost of an epoch, per freeze depth (chapter 03).
 
-    ``rows`` are those of ``inspection.freeze_depth_costs``; ``highlight``
+    ``rows`` are those of ``architecture.freeze_depth_costs``; ``highlight``
     outlines one depth (the one a widget selected).
     """
     if not rows:
