@@ -498,6 +498,3 @@ def make_dataset(
 
     dataset = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-# --------------------------------------------------------------------------- `make data`
