@@ -1,4 +1,5 @@
-"""Tests for utils.model_files: loading ``.keras`` files with clear errors, once per version.
+"""Tests for utils.model_files: copies without optimizer state, and loading ``.keras``
+files with clear errors, once per version.
 
 The model is a tiny stand-in (the ``grey_model`` fixture of conftest.py), so
 the whole file runs in seconds. ``tests/test_reliability_more.py`` checks that
@@ -10,7 +11,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 import pytest
 
 from utils import model_files
@@ -56,3 +59,29 @@ def test_saved_model_is_loaded_once_then_reloaded_when_the_file_changes(
     )
     other.save(copy)
     assert model_files.load_model(copy) is not loaded
+
+
+def test_weights_only_copy_leaves_out_every_optimizer_nested_ones_too(tmp_path):
+    keras.utils.set_random_seed(0)
+    head = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(4, "softmax")],
+        name="head",
+    )
+    head.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((16, 6)), np.arange(16) % 4
+    head.fit(x, y, epochs=1, verbose=0)  # the head now carries Adam's state
+    outer = keras.Sequential([keras.Input((6,)), head], name="outer")
+    outer.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+
+    copy = model_files.weights_only_copy(outer)
+    assert not copy.compiled and not copy.layers[0].compiled  # from_config compiles the head
+    assert [layer.name for layer in copy.layers] == ["head"]
+    for a, b in zip(copy.get_weights(), outer.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    copy.save(tmp_path / "copy.keras")
+    with zipfile.ZipFile(tmp_path / "copy.keras") as archive:
+        assert "optimizer" not in archive.read("config.json").decode()
+        with archive.open("model.weights.h5") as handle:
+            names = []
+            h5py.File(handle, "r").visit(names.append)
+    assert not [n for n in names if "optimizer" in n], names

@@ -1,6 +1,9 @@
-"""Loading ``.keras`` model files safely: clear errors, no code run, loaded once.
+"""``.keras`` model files: a copy fit to save, and loading safely.
 
-:func:`load_model` is what reads a saved model for predicting. Unlike
+:func:`weights_only_copy` is a model without optimizer state, so that the file
+it is saved to holds only what predicting needs (chapter 08's serving model;
+chapter 09 weighs its models that way). :func:`load_model` is what reads a
+saved model for predicting. Unlike
 ``keras.models.load_model`` it keeps the loaded model while the file is
 unchanged, so classifying file after file does not reload it; says what is
 wrong with a file that exists but is not a ``.keras`` archive (empty,
@@ -20,6 +23,32 @@ import zipfile
 from pathlib import Path
 
 _MODEL_CACHE: dict[tuple, object] = {}
+
+
+def weights_only_copy(model):
+    """The same network with the same weights, without optimizer state.
+
+    The copy is rebuilt from the model's serialized configuration without any
+    compile settings, a nested model's included (``clone_model`` compiles its
+    copy, and ``from_config`` compiles again a nested model that was
+    compiled), so a file it is saved to holds the architecture and the weights
+    only. Introduced in chapter 08.
+    """
+    import keras
+
+    config = _without_compile_config(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)  # same architecture, not compiled
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _without_compile_config(config):
+    """A serialized model's config without any (nested) compile settings."""
+    if isinstance(config, dict):
+        return {k: _without_compile_config(v) for k, v in config.items() if k != "compile_config"}
+    if isinstance(config, list):
+        return [_without_compile_config(v) for v in config]
+    return config
 
 
 def load_model(path: str | os.PathLike):

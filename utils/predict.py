@@ -62,7 +62,7 @@ def serving_model(base, head, input_size: int = 28, name: str = "fashion_classif
     """
     import keras
 
-    base, head = (weights_only_copy(model) for model in (base, head))
+    base, head = (model_files.weights_only_copy(model) for model in (base, head))
 
     height, width = base.input_shape[1:3]
     inputs = keras.Input((input_size, input_size, 1), name="grey_pixels")
@@ -72,13 +72,6 @@ def serving_model(base, head, input_size: int = 28, name: str = "fashion_classif
     x = keras.layers.Rescaling(1.0, offset=offset, name="vgg16_preprocess")(x)
     outputs = head(base(x))
     return keras.Model(inputs, outputs, name=name)
-
-
-def weights_only_copy(model):
-    """The same network with the same weights, without optimiser state."""
-    copy = model.__class__.from_config(model.get_config())  # clone_model would compile it
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 # --------------------------------------------------------------------------- predicting
