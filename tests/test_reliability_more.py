@@ -319,7 +319,7 @@ def test_no_chapter_saves_a_model_over_its_old_file():
                 for line in "".join(cell["source"]).splitlines():
                     if re.search(r"\.save\(", line.split("#")[0]):
                         direct.append(f"{notebook.name}: {line.strip()}")
-    assert direct == [], "save models with training.save_model (a new file, then a rename)"
+    assert direct == [], "save models with model_files.save_model (a new file, then a rename)"
 
 
 GUIDES = ("book/how-to-use.md", "book/instructor-guide.md")  # the two that gave the advice

@@ -1,19 +1,22 @@
-"""``.keras`` model files: a copy fit to save, and loading safely.
+"""``.keras`` model files: saving them without breaking them, and loading them safely.
 
-:func:`weights_only_copy` is a model without optimizer state, so that the file
-it is saved to holds only what predicting needs (chapter 08's serving model;
-chapter 09 weighs its models that way). :func:`load_model` is what reads a
-saved model for predicting. Unlike
-``keras.models.load_model`` it keeps the loaded model while the file is
-unchanged, so classifying file after file does not reload it; says what is
-wrong with a file that exists but is not a ``.keras`` archive (empty,
-truncated, a legacy ``.h5`` file renamed), where Keras would report it as
-missing; and refuses every file once ``keras.config.enable_unsafe_deserialization()``
-has been called in the process, because Keras then runs the Python code a
-file may carry. Saving is ``training.save_model`` (a new file, then a rename).
+- :func:`save_model` writes a model so that an interrupted save never destroys
+  the file saved before (chapter 06 saves its fine-tuned model that way,
+  through ``finetune.save_model``);
+- :func:`weights_only_copy` is a model without optimizer state, so that a
+  file it is saved to holds only what predicting needs (chapter 08's serving
+  model; chapter 09 weighs its models that way);
+- :func:`load_model` reads a saved model for predicting (chapter 08's
+  ``predict.predict_images``). Unlike ``keras.models.load_model`` it keeps the
+  loaded model while the file is unchanged, so classifying file after file
+  does not reload it; it says what is wrong with a file that exists but is not
+  a ``.keras`` archive (empty, truncated, a legacy ``.h5`` file renamed),
+  which Keras reports as missing; and it refuses every file once
+  ``keras.config.enable_unsafe_deserialization()`` has been called in the
+  process, because Keras then runs the Python code a file may carry.
+
 Keras is imported inside the functions, not with the module. Introduced in
-chapter 08, where ``predict.predict_images`` loads the chapter's saved
-classifier through :func:`load_model`.
+chapter 06 (saving); chapter 08 adds the copy and the loading.
 """
 
 from __future__ import annotations
@@ -21,8 +24,35 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from utils.assets import atomic_replace
+
+if TYPE_CHECKING:
+    import keras
 
 _MODEL_CACHE: dict[tuple, object] = {}
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save ``model`` as a ``.keras`` file without ever leaving a broken file at ``path``.
+
+    Keras's ``model.save`` empties the target before writing it, so a save
+    interrupted by an error, Ctrl-C, a kernel restart or the out-of-memory
+    killer would destroy the model saved there before. Here the model is saved
+    to a temporary ``.part.keras`` file in the same folder, which then replaces
+    ``path`` in one step (:func:`utils.assets.atomic_replace`): ``path`` holds
+    the previous model or the new one. A killed save can leave the temporary
+    file behind; a later write to the folder removes it once it is stale.
+    The folder is created if needed. Returns ``path``. Introduced in chapter
+    06, through ``finetune.save_model``.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"save_model writes .keras files; {path} does not end in .keras")
+    with atomic_replace(path, suffix=".part.keras") as tmp_path:
+        model.save(tmp_path)
+    return path
 
 
 def weights_only_copy(model):
