@@ -53,6 +53,31 @@ def pil_allocations(monkeypatch):
     return sizes
 
 
+@pytest.fixture(scope="module")
+def grey_model():
+    """A deterministic 10-class softmax model on 28x28x1 pixel values (one per test file)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def saved_grey_model(grey_model, tmp_path_factory):
+    """``grey_model`` saved as a ``.keras`` file."""
+    path = tmp_path_factory.mktemp("models") / "grey.keras"
+    grey_model.save(path)
+    return path
+
+
 @pytest.fixture
 def offline_web_assets(tmp_path):
     """``load(packages, fetched_by)``: book/fetch_web_assets.py as a module that unpacks

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from tools import prepare_data
-from utils import assets, predict
+from utils import assets, image_files, model_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIENTATION = 0x0112  # the EXIF tag
@@ -46,7 +46,7 @@ def test_a_phone_photo_comes_back_as_a_viewer_shows_it(tmp_path):
     stored = np.zeros((28, 56), np.uint8)
     stored[10:18, 4:52] = 255  # a horizontal bar as stored; upright, it stands
     path = save_with_orientation(stored, tmp_path / "portrait.jpg", 6, quality=95)
-    pixels = predict.load_image(path)
+    pixels = image_files.load_image(path)
     bright = pixels > 128
     assert bright[:, 12:16].all(axis=1)[2:26].all()  # a vertical bar in the middle columns
     assert not bright[:, :10].any() and not bright[:, 18:].any()
@@ -59,13 +59,13 @@ def test_every_exif_orientation_is_applied_as_pillow_does(tmp_path, orientation)
     with Image.open(path) as image:
         expected = np.asarray(ImageOps.exif_transpose(image))
     assert np.array_equal(expected, stored) == (orientation == 1)  # Pillow read the tag
-    assert np.array_equal(predict.load_image(path), expected)
+    assert np.array_equal(image_files.load_image(path), expected)
 
 
 def test_a_turned_thin_photo_stays_within_the_memory_bounds(tmp_path, pil_allocations):
     # Stored 2000 wide and 100 tall, shown 100 wide and 2000 tall: a vertical line at 28 x 28.
     path = save_with_orientation(np.full((100, 2000), 255, np.uint8), tmp_path / "t.png", 8)
-    pixels = predict.load_image(path)
+    pixels = image_files.load_image(path)
     assert pil_allocations and all(w * h <= 28 * 28 for w, h in pil_allocations), pil_allocations
     assert (pixels[:, 13] == 255).all() and (np.delete(pixels, 13, axis=1) == 0).all()
 
@@ -74,7 +74,7 @@ def test_an_unreadable_exif_block_is_ignored(tmp_path):
     stored = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
     path = tmp_path / "odd.png"
     Image.fromarray(stored).save(path, exif=b"Exif\x00\x00not a TIFF header at all")
-    assert np.array_equal(predict.load_image(path), stored)
+    assert np.array_equal(image_files.load_image(path), stored)
 
 
 # --------------------------------------------------------------------------- b. Keras backend
@@ -296,12 +296,12 @@ def test_no_model_is_loaded_while_unsafe_deserialization_is_on(
     marker.unlink(missing_ok=True)  # building the model ran the code once
 
     with pytest.raises(ValueError, match="Lambda"):  # Keras's safe mode, by default
-        predict.load_model(path)
-    assert not predict.unsafe_deserialization_enabled()
+        model_files.load_model(path)
+    assert not model_files.unsafe_deserialization_enabled()
     keras.config.enable_unsafe_deserialization()  # e.g. in an earlier cell
-    assert predict.unsafe_deserialization_enabled()
-    with pytest.raises(predict.UnsafeLoadingError, match="enable_unsafe_deserialization"):
-        predict.load_model(path)
+    assert model_files.unsafe_deserialization_enabled()
+    with pytest.raises(model_files.UnsafeLoadingError, match="enable_unsafe_deserialization"):
+        model_files.load_model(path)
     assert not marker.exists()
 
 
@@ -320,7 +320,7 @@ def test_no_chapter_saves_a_model_over_its_old_file():
                 for line in "".join(cell["source"]).splitlines():
                     if re.search(r"\.save\(", line.split("#")[0]):
                         direct.append(f"{notebook.name}: {line.strip()}")
-    assert direct == [], "save models with training.save_model (a new file, then a rename)"
+    assert direct == [], "save models with model_files.save_model (a new file, then a rename)"
 
 
 GUIDES = ("book/how-to-use.md", "book/instructor-guide.md")  # the two that gave the advice

@@ -1,7 +1,4 @@
-"""Tests of utils.training: determinism, the one-line epoch log, accuracy, saving models."""
-
-import os
-from pathlib import Path
+"""Tests of utils.training: determinism, the one-line epoch log, accuracy."""
 
 import keras
 import numpy as np
@@ -146,64 +143,3 @@ def test_accuracy_refuses_a_dataset_without_labels_or_without_batches():
         training.accuracy(_softmax_model(), tf.data.Dataset.from_tensor_slices(x).batch(4))
     with pytest.raises(ValueError, match="empty dataset"):
         training.accuracy(_softmax_model(), tf.data.Dataset.from_tensor_slices((x, x)).take(0))
-
-
-# --------------------------------------------------------------------------- saving models
-
-
-class _InterruptedSave:
-    """A model whose save starts like Keras's (empties the file) and is then interrupted."""
-
-    def save(self, path):
-        Path(path).write_bytes(b"PK")  # the start of a zip archive, then Ctrl-C
-        raise KeyboardInterrupt
-
-
-def _small_model(seed):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
-
-
-def test_save_model_writes_a_keras_file_that_loads(tmp_path):
-    model = _small_model(0)
-    path = training.save_model(model, tmp_path / "new" / "m.keras")
-    assert path == tmp_path / "new" / "m.keras"
-    for a, b in zip(keras.models.load_model(path).get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0o600
-    assert sorted(p.name for p in path.parent.iterdir()) == ["m.keras"]
-
-
-def test_save_model_replaces_the_old_file_only_when_the_new_one_is_complete(tmp_path):
-    path = training.save_model(_small_model(0), tmp_path / "m.keras")
-    before = path.read_bytes()
-    with pytest.raises(KeyboardInterrupt):
-        training.save_model(_InterruptedSave(), path)
-    assert path.read_bytes() == before  # the old model is intact ...
-    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]  # ... and no temporary file is left
-    keras.models.load_model(path)
-    newer = _small_model(1)
-    training.save_model(newer, path)
-    np.testing.assert_array_equal(
-        keras.models.load_model(path).get_weights()[0], newer.get_weights()[0]
-    )
-
-
-def test_save_model_wants_a_keras_file_name(tmp_path):
-    with pytest.raises(ValueError, match="does not end in .keras"):
-        training.save_model(_small_model(0), tmp_path / "m.h5")
-    assert not list(tmp_path.iterdir())
-
-
-def test_finetune_save_model_keeps_the_old_model_when_interrupted(tmp_path, monkeypatch):
-    from utils import finetune
-
-    monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
-    path = finetune.save_model(_small_model(0), "ch06_model")
-    before = path.read_bytes()
-    with pytest.raises(KeyboardInterrupt):
-        finetune.save_model(_InterruptedSave(), "ch06_model")
-    assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir()] == ["ch06_model.keras"]

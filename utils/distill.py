@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from utils import architecture
+from utils import architecture, model_files
 
 
 def _check_temperature(temperature: float) -> float:
@@ -175,15 +175,6 @@ def size_report(model: keras.Model) -> dict[str, int]:
     }
 
 
-def _without_compile_config(config):
-    """A serialized model's config without any (nested) compile settings."""
-    if isinstance(config, dict):
-        return {k: _without_compile_config(v) for k, v in config.items() if k != "compile_config"}
-    if isinstance(config, list):
-        return [_without_compile_config(v) for v in config]
-    return config
-
-
 def saved_size(model: keras.Model) -> int:
     """Bytes of ``model`` saved as a ``.keras`` file: architecture and weights.
 
@@ -191,9 +182,7 @@ def saved_size(model: keras.Model) -> int:
     it), so the number is what a deployed copy of the model weighs. The file
     goes to a temporary folder and is deleted. Introduced in chapter 09.
     """
-    config = _without_compile_config(keras.saving.serialize_keras_object(model))
-    copy = keras.saving.deserialize_keras_object(config)  # same architecture, not compiled
-    copy.set_weights(model.get_weights())
+    copy = model_files.weights_only_copy(model)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
         copy.save(path)

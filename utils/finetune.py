@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from utils import training
+from utils import model_files
 from utils.assets import cache_dir
 from utils.models import VGG16_BLOCKS, leaf_layers
 
@@ -213,8 +213,8 @@ def save_model(model: keras.Model, name: str) -> Path:
     """Save ``model`` (architecture, weights, optimiser) as one ``.keras`` file.
 
     The file is written through a temporary file and a rename
-    (``training.save_model``), so an interrupted save keeps the model saved
+    (``model_files.save_model``), so an interrupted save keeps the model saved
     before. Returns the path; reload it with ``keras.models.load_model(path)``.
     Introduced in chapter 06.
     """
-    return training.save_model(model, model_path(name))
+    return model_files.save_model(model, model_path(name))

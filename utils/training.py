@@ -1,19 +1,15 @@
-"""Repeatable training: seeding, a readable epoch log, evaluation, safe model saving.
+"""Repeatable training: seeding, a readable epoch log, evaluation.
 
 Introduced in chapter 00.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-
-from utils.assets import atomic_replace
 
 # Keras's retracing notices are advice for library authors, not for readers.
 tf.get_logger().setLevel("ERROR")
@@ -124,27 +120,6 @@ def _class_ids(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if not np.isin(labels, np.arange(n_classes)).all():
         raise ValueError(f"labels must be class ids 0 to {n_classes - 1} of the model")
     return labels
-
-
-def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
-    """Save ``model`` as a ``.keras`` file without ever leaving a broken file at ``path``.
-
-    Keras's ``model.save`` empties the target before writing it, so a save
-    interrupted by an error, Ctrl-C, a kernel restart or the out-of-memory
-    killer would destroy the model saved there before. Here the model is saved
-    to a temporary ``.part.keras`` file in the same folder, which then replaces
-    ``path`` in one step (:func:`utils.assets.atomic_replace`): ``path`` holds
-    the previous model or the new one. A killed save can leave the temporary
-    file behind; a later write to the folder removes it once it is stale.
-    The folder is created if needed. Returns ``path``. Used by
-    ``finetune.save_model`` (chapter 06).
-    """
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"save_model writes .keras files; {path} does not end in .keras")
-    with atomic_replace(path, suffix=".part.keras") as tmp_path:
-        model.save(tmp_path)
-    return path
 
 
 def paired_bootstrap(a, b, n_resamples=5000, seed=0):
