@@ -321,7 +321,7 @@ def test_stratified_sample_of_no_examples_says_so():
 @pytest.mark.parametrize("seed", [None, 1.5, "0", True])
 def test_stratified_sample_needs_an_integer_seed(seed):
     x, y = _tiny()
-    with pytest.raises(ValueError, match="seed must be an integer"):
+    with pytest.raises(ValueError, match="seed must be a whole number"):
         data.stratified_sample(x, y, 2, seed=seed)
     assert len(data.stratified_sample(x, y, 2, seed=np.int64(3))[0]) == 20
 

@@ -258,5 +258,5 @@ def test_memory_mapping_needs_a_cache_that_can_be_written(
 
 @pytest.mark.parametrize("chunk_size", [0, -5, 2.5, True, "64"])
 def test_chunk_size_must_be_a_positive_integer(tiny_base, images, chunk_size):
-    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+    with pytest.raises(ValueError, match="chunk_size must be a whole number of at least 1"):
         features.extract_features(tiny_base, images, 32, chunk_size=chunk_size)

@@ -73,13 +73,13 @@ def test_set_trainable_blocks_counts(vgg_base, n_trainable):
 
 def test_set_trainable_blocks_rejects_out_of_range(vgg_base):
     for bad in (-1, 6):
-        with pytest.raises(ValueError, match="between 0 and 5"):
+        with pytest.raises(ValueError, match="n_trainable must be a whole number from 0 to 5"):
             models.set_trainable_blocks(vgg_base, bad)
 
 
 @pytest.mark.parametrize("bad", [2.5, "2", True, None])
 def test_set_trainable_blocks_rejects_non_integers(vgg_base, bad):
-    with pytest.raises(ValueError, match="must be an integer from 0 to 5"):
+    with pytest.raises(ValueError, match="n_trainable must be a whole number from 0 to 5"):
         models.set_trainable_blocks(vgg_base, bad)
 
 

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from utils import models
+from utils.validation import whole_number
 
 # --------------------------------------------------------------------------- tables
 
@@ -250,8 +251,7 @@ def freeze_depth_costs(
     """
     if not batches:
         raise ValueError("batches is empty.")
-    if epoch_size < 1:
-        raise ValueError(f"epoch_size must be positive, got {epoch_size}.")
+    whole_number(epoch_size, "epoch_size", low=1)
     n_blocks = len(models.VGG16_BLOCKS)
     rows = []
     for n_frozen in range(n_blocks + 1):

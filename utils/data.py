@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from utils.assets import DATA_DIR, FIX_COMMAND, AssetError, verify_sha256
+from utils.validation import flag, whole_number
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -321,12 +322,8 @@ def stratified_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     keeps its ``per_class`` smallest keys. So a larger ``per_class`` gives a
     superset of a smaller one with the same seed.
     """
-    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)):
-        raise ValueError(f"per_class must be an integer, got {per_class!r}.")
-    if per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {per_class}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer (the same seed, the same sample), got {seed!r}.")
+    per_class = whole_number(per_class, "per_class", low=1)
+    seed = whole_number(seed, "seed")
     if len(y) == 0:
         raise ValueError("there are no examples to sample from: the labels are empty.")
     keys = np.random.default_rng(seed).random(len(y))
@@ -407,15 +404,7 @@ def book_split(
 
 
 def _check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 32 <= size <= 224:
-        raise ValueError(f"image size must be an integer from 32 to 224, got {size!r}.")
-    return int(size)
-
-
-def _check_flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
+    return whole_number(size, "image size", low=32, high=224)
 
 
 def _resize_to_rgb(images, size: int):
@@ -466,13 +455,10 @@ def make_dataset(
     if y is not None:
         check_labels(y, len(x))
     size = _check_size(image_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    shuffle = _check_flag(shuffle, "shuffle")
-    preprocess = _check_flag(preprocess, "preprocess")
-    one_hot = _check_flag(one_hot, "one_hot")
+    batch_size = whole_number(batch_size, "batch_size", low=1)
+    shuffle = flag(shuffle, "shuffle")
+    preprocess = flag(preprocess, "preprocess")
+    one_hot = flag(one_hot, "one_hot")
 
     images = tf.constant(x)
     labels = None if y is None else tf.constant(y.astype(np.int32))

@@ -20,21 +20,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from numbers import Real
 
 import keras
 import numpy as np
 from keras import ops
 
 from utils import architecture, model_files
+from utils.validation import positive_number
 
 
 def _check_temperature(temperature: float) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, Real):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    return float(temperature)
+    return positive_number(temperature, "temperature")
 
 
 def soft_targets(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from utils import data
 from utils.assets import CACHE_DIR_VARIABLE, atomic_replace, atomic_write_bytes, cache_dir
+from utils.validation import whole_number
 
 # Only for TensorFlow builds that cannot report the oneDNN setting (see onednn_setting).
 _ONEDNN_VARIABLE_AT_IMPORT = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
@@ -258,9 +259,7 @@ def extract_features(
         raise ValueError(
             f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
         )
-    whole = isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool)
-    if not whole or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    chunk_size = whole_number(chunk_size, "chunk_size", low=1)
     if memory_map and not use_cache:
         raise ValueError(
             "memory_map=True returns the cache file memory-mapped, so it needs use_cache=True."

@@ -47,6 +47,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from utils.validation import whole_number
+
 MIN_SIDE = 16  # pixels; smaller images are rejected
 MAX_PIXELS = 25_000_000  # width x height (5000 x 5000); larger images are rejected
 MAX_SIZE = 1024  # largest output side of load_image; bounds its output in memory
@@ -187,13 +189,7 @@ def _wide_pixels_problem(image: Image.Image) -> str:
 
 def _check_size(size) -> int:
     """``size`` as an int, or a ValueError that states the limit ``MAX_SIZE``."""
-    if (
-        isinstance(size, bool)
-        or not isinstance(size, (int, np.integer))
-        or not 1 <= size <= MAX_SIZE
-    ):
-        raise ValueError(f"size must be an integer from 1 to {MAX_SIZE} (pixels), not {size!r}")
-    return int(size)
+    return whole_number(size, "size (pixels)", low=1, high=MAX_SIZE)
 
 
 def _fit_and_pad(image: Image.Image, size: int) -> Image.Image:

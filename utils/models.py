@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from utils.validation import whole_number
+
 VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
 
 
@@ -136,10 +138,7 @@ def set_trainable_blocks(base: keras.Model, n_trainable: int) -> dict[str, int]:
     after calling this. Returns the trainable and frozen parameter counts.
     Introduced in chapter 00, used from chapter 03 on.
     """
-    if isinstance(n_trainable, bool) or not isinstance(n_trainable, (int, np.integer)):
-        raise ValueError(f"n_trainable must be an integer from 0 to 5, got {n_trainable!r}")
-    if not 0 <= n_trainable <= len(VGG16_BLOCKS):
-        raise ValueError(f"n_trainable must be between 0 and 5, got {n_trainable}")
+    n_trainable = whole_number(n_trainable, "n_trainable", low=0, high=len(VGG16_BLOCKS))
     layers = list(leaf_layers(base))
     if not any(block_of(layer) for layer in layers):
         raise ValueError(

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils import data
+from utils.validation import positive_number, whole_number
 
 # Keras's Normalization divides by max(std, epsilon); so does standardize().
 _EPSILON = 1e-7
@@ -141,15 +142,7 @@ def softmax_head(
 
 
 def _check_rate_and_steps(learning_rate, steps) -> tuple[float, int]:
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, Real):
-        raise ValueError(f"learning_rate must be a number, got {learning_rate!r}")
-    if not math.isfinite(learning_rate) or learning_rate <= 0:
-        raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-        raise ValueError(f"steps must be a whole number, got {steps!r}")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    return float(learning_rate), int(steps)
+    return positive_number(learning_rate, "learning_rate"), whole_number(steps, "steps", low=1)
 
 
 def gradient_descent(
