@@ -7,18 +7,19 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from utils import data, plots
-from utils.widgets.base import clamp, figure_title, show_figure
+from utils.widgets.base import Panel, clamp
 
 
-class ClassExplorer:
+class ClassExplorer(Panel):
     """Pick a class and a number of images; see that many examples of it.
 
     Below the pictures, ``summary`` names their indices in the training set.
     Introduced in chapter 00.
     """
+
+    ALT = "Grid of pictures: {title}"
 
     def __init__(
         self,
@@ -34,12 +35,9 @@ class ClassExplorer:
         self.max_images = max_images
         self.class_dropdown = widgets.Dropdown(options=self.class_names, description="Class")
         self.count_slider = widgets.IntSlider(value=10, min=1, max=max_images, description="Images")
-        self.message = widgets.HTML()
-        self.summary = widgets.HTML()
-        self.output = widgets.Output()
+        super().__init__(after=("summary",))
         self.shown_indices: np.ndarray = np.array([], dtype=int)
-        for control in (self.class_dropdown, self.count_slider):
-            control.observe(lambda _change: self._redraw(), names="value")
+        self._watch(self.class_dropdown, self.count_slider)
 
     def show(self, class_name: str, count: int) -> plt.Figure:
         """Draw ``count`` examples of ``class_name``; clamps count, rejects unknown classes."""
@@ -61,22 +59,8 @@ class ClassExplorer:
             title=f"{n} training {images} of class '{class_name}'",
         )
 
-    def _redraw(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            figure = self.show(self.class_dropdown.value, self.count_slider.value)
-            show_figure(figure, f"Grid of pictures: {figure_title(figure)}")
+    def _values(self) -> tuple:
+        return self.class_dropdown.value, self.count_slider.value
 
-    def display(self) -> None:
-        """Show the controls and the first picture in the notebook."""
-        display(
-            widgets.VBox(
-                [
-                    widgets.HBox([self.class_dropdown, self.count_slider]),
-                    self.message,
-                    self.output,
-                    self.summary,
-                ]
-            )
-        )
-        self._redraw()
+    def _controls(self) -> widgets.HBox:
+        return widgets.HBox([self.class_dropdown, self.count_slider])

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from utils import data, plots
-from utils.widgets.base import clamp, figure_title, show_figure
+from utils.widgets.base import Panel, clamp
 
 
-class FeatureMapExplorer:
+class FeatureMapExplorer(Panel):
     """Pick an image and a layer; see that layer's strongest feature maps for each base.
 
     ``bases`` maps a name to a VGG16 base, for example ``{"ImageNet": ...,
@@ -23,6 +22,8 @@ class FeatureMapExplorer:
     clamped with a message; an unknown layer or a number that is not a whole
     number raises ValueError. Introduced in chapter 01.
     """
+
+    ALT = "{title}; top row ImageNet weights, bottom row random weights"
 
     def __init__(
         self,
@@ -50,13 +51,11 @@ class FeatureMapExplorer:
             value=0, min=0, max=len(images) - 1, description="Image", continuous_update=False
         )
         self.layer_dropdown = widgets.Dropdown(options=self.layers, description="Layer")
-        self.message = widgets.HTML()
-        self.output = widgets.Output()
+        super().__init__()
         self.shown: tuple[int, str] | None = None
         self._maps_index: int | None = None
         self._maps: dict[str, dict[str, np.ndarray]] = {}
-        for control in (self.image_slider, self.layer_dropdown):
-            control.observe(lambda _change: self._redraw(), names="value")
+        self._watch(self.image_slider, self.layer_dropdown)
 
     def maps(self, index: int) -> dict[str, dict[str, np.ndarray]]:
         """``{base name: {layer: (height, width, channels)}}`` for image ``index`` (kept)."""
@@ -116,20 +115,8 @@ class FeatureMapExplorer:
         )
         return f"The {self.n_maps} strongest maps of {layer}, strongest first: {rows}."
 
-    def _redraw(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            figure = self.show(self.image_slider.value, self.layer_dropdown.value)
-            show_figure(
-                figure,
-                f"{figure_title(figure)}; top row ImageNet weights, bottom row random weights",
-            )
+    def _values(self) -> tuple:
+        return self.image_slider.value, self.layer_dropdown.value
 
-    def display(self) -> None:
-        """Show the controls and the first picture in the notebook."""
-        display(
-            widgets.VBox(
-                [widgets.HBox([self.image_slider, self.layer_dropdown]), self.message, self.output]
-            )
-        )
-        self._redraw()
+    def _controls(self) -> widgets.HBox:
+        return widgets.HBox([self.image_slider, self.layer_dropdown])

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from utils import plots
-from utils.widgets.base import clamp, show_figure
+from utils.widgets.base import Panel, clamp
 
 
-class FreezeDepthExplorer:
+class FreezeDepthExplorer(Panel):
     """Choose how many VGG16 blocks stay frozen; see what trains and what an epoch costs.
 
     ``rows`` are the measurements of ``inspection.freeze_depth_costs`` (one per
@@ -31,11 +30,9 @@ class FreezeDepthExplorer:
         self.depth_slider = widgets.IntSlider(
             value=self.max_depth, min=0, max=self.max_depth, description="Frozen blocks"
         )
-        self.message = widgets.HTML()
-        self.summary = widgets.HTML()
-        self.output = widgets.Output()
+        super().__init__(before=("summary",))
         self.row: dict = {}
-        self.depth_slider.observe(lambda _change: self._redraw(), names="value")
+        self._watch(self.depth_slider)
 
     def show(self, n_frozen: int) -> plt.Figure:
         """Look up depth ``n_frozen``: sets ``row`` and ``summary``, returns the chart."""
@@ -52,18 +49,15 @@ class FreezeDepthExplorer:
         )
         return plots.freeze_depth_chart(self.rows, highlight=int(depth))
 
-    def _redraw(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            figure = self.show(self.depth_slider.value)
-            show_figure(
-                figure,
-                "Bar charts of the parameters (trainable and frozen) and of the seconds per "
-                f"epoch at every freeze depth, outlining {self.row['frozen blocks']} frozen "
-                "block(s)",
-            )
+    def _values(self) -> tuple:
+        return (self.depth_slider.value,)
 
-    def display(self) -> None:
-        """Show the slider, the summary and the chart in the notebook."""
-        display(widgets.VBox([self.depth_slider, self.message, self.summary, self.output]))
-        self._redraw()
+    def _controls(self) -> widgets.IntSlider:
+        return self.depth_slider
+
+    def _alt(self, figure: plt.Figure) -> str:
+        return (
+            "Bar charts of the parameters (trainable and frozen) and of the seconds per "
+            f"epoch at every freeze depth, outlining {self.row['frozen blocks']} frozen "
+            "block(s)"
+        )

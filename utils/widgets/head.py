@@ -5,13 +5,12 @@ from __future__ import annotations
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from utils import data, plots
-from utils.widgets.base import clamp, figure_title, show_figure
+from utils.widgets.base import Panel, clamp
 
 
-class HeadExplorer:
+class HeadExplorer(Panel):
     """Choose the head's hyper-parameters, train it on cached features, see how it learns.
 
     The head is the recipe's head (Flatten -> Dense(hidden, relu) ->
@@ -39,6 +38,7 @@ class HeadExplorer:
     }
     UNIT_CHOICES = (16, 32, 64, 128, 256, 512, 1024, 2048)
     DRAW_SECONDS = 0.5  # kept free for drawing the answer
+    ALT = "Training and validation accuracy per epoch: {title}"
 
     def __init__(
         self,
@@ -105,9 +105,7 @@ class HeadExplorer:
         self.standardise_box = widgets.Checkbox(value=False, description="Standardise features")
         self.train_button = widgets.Button(description="Train", button_style="primary")
         self.train_button.on_click(lambda _button: self._redraw())
-        self.message = widgets.HTML()
-        self.summary = widgets.HTML()
-        self.output = widgets.Output()
+        super().__init__(before=("summary",))
 
     @staticmethod
     def _whole(value, name: str) -> int:
@@ -263,31 +261,24 @@ class HeadExplorer:
             ),
         )
 
-    def _redraw(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            figure = self.show(
-                self.units_dropdown.value,
-                self.dropout_slider.value,
-                self.rate_slider.value,
-                self.epochs_slider.value,
-                self.standardise_box.value,
-            )
-            show_figure(
-                figure, f"Training and validation accuracy per epoch: {figure_title(figure)}"
-            )
+    def _values(self) -> tuple:
+        return (
+            self.units_dropdown.value,
+            self.dropout_slider.value,
+            self.rate_slider.value,
+            self.epochs_slider.value,
+            self.standardise_box.value,
+        )
 
-    def display(self) -> None:
-        """Show the controls, train once with their values and show the result."""
-        controls = widgets.VBox(
+    def _controls(self) -> widgets.VBox:
+        """The controls; ``display`` trains once with their values."""
+        return widgets.VBox(
             [
                 widgets.HBox([self.units_dropdown, self.dropout_slider]),
                 widgets.HBox([self.rate_slider, self.epochs_slider]),
                 widgets.HBox([self.standardise_box, self.train_button]),
             ]
         )
-        display(widgets.VBox([controls, self.message, self.summary, self.output]))
-        self._redraw()
 
 
 def dead_unit_share(head, inputs: np.ndarray) -> float:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from utils import plots
-from utils.widgets.base import clamp, figure_title, show_figure
+from utils.widgets.base import Panel, clamp
 
 
-class LearningRateExplorer:
+class LearningRateExplorer(Panel):
     """Choose a learning rate and a number of steps; see gradient descent's loss curve.
 
     ``curves`` is a :class:`utils.objective.GradientDescentCurves` (precomputed
@@ -25,6 +24,7 @@ class LearningRateExplorer:
 
     MIN_RATE = 1e-5
     MAX_RATE = 10.0
+    ALT = "Loss curve, log scale: {title}"
 
     def __init__(
         self,
@@ -64,12 +64,9 @@ class LearningRateExplorer:
             description="Steps",
             continuous_update=False,
         )
-        self.message = widgets.HTML()
-        self.verdict = widgets.HTML()
-        self.output = widgets.Output()
+        super().__init__(before=("verdict",))
         self.losses: np.ndarray = np.array([])
-        for control in (self.rate_slider, self.steps_slider):
-            control.observe(lambda _change: self._redraw(), names="value")
+        self._watch(self.rate_slider, self.steps_slider)
 
     def _check(self, learning_rate, steps) -> tuple[float, int, str]:
         number = (int, float, np.number)
@@ -105,22 +102,8 @@ class LearningRateExplorer:
             title=f"{steps} steps at learning rate {rate:.3g}: J ends at {self.losses[-1]:.3g}",
         )
 
-    def _redraw(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            figure = self.show(self.rate_slider.value, self.steps_slider.value)
-            show_figure(figure, f"Loss curve, log scale: {figure_title(figure)}")
+    def _values(self) -> tuple:
+        return self.rate_slider.value, self.steps_slider.value
 
-    def display(self) -> None:
-        """Show the controls and the first curve in the notebook."""
-        display(
-            widgets.VBox(
-                [
-                    widgets.HBox([self.rate_slider, self.steps_slider]),
-                    self.message,
-                    self.verdict,
-                    self.output,
-                ]
-            )
-        )
-        self._redraw()
+    def _controls(self) -> widgets.HBox:
+        return widgets.HBox([self.rate_slider, self.steps_slider])
