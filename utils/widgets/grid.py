@@ -32,6 +32,47 @@ def _grid_text(value) -> str:
     return str(value)
 
 
+def _read_controls(controls) -> tuple[list[str], list[list]]:
+    """The labels of ``controls`` and their grid values, checked."""
+    if not isinstance(controls, dict) or len(controls) not in (1, 2):
+        raise ValueError(f"controls must map one or two labels to values, got {controls!r}")
+    labels, grid = [], []
+    for label, values in controls.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"each control needs a label (text), got {label!r}")
+        not_a_list = isinstance(values, (str, bytes)) or not hasattr(values, "__len__")
+        if not_a_list or not len(values):
+            raise ValueError(f"{label}: the grid values must be a non-empty list: {values!r}")
+        texts = [_grid_text(value) for value in values]
+        if len(set(texts)) < len(texts):
+            raise ValueError(f"{label}: the grid values repeat: {texts}")
+        labels.append(label)
+        grid.append(list(values))
+    return labels, grid
+
+
+def _start_indices(start, grid: list[list]) -> list[int]:
+    """The index of each control's start value (its first value if ``start`` is None)."""
+    start = [values[0] for values in grid] if start is None else list(start)
+    if len(start) != len(grid) or any(
+        value not in values for value, values in zip(start, grid, strict=True)
+    ):
+        raise ValueError(f"start must be one grid value per control, got {start!r}")
+    return [values.index(value) for value, values in zip(start, grid, strict=True)]
+
+
+def _check_options(dpi, alt, colors) -> None:
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or dpi < 10:
+        raise ValueError(f"dpi must be a whole number of at least 10, got {dpi!r}")
+    if alt is not None and not callable(alt) and not (isinstance(alt, str) and alt.strip()):
+        raise ValueError(f"alt must be a text or a function of the values, got {alt!r}")
+    if colors is not None and (
+        isinstance(colors, bool) or not isinstance(colors, (int, np.integer))
+        or not 2 <= colors <= 256
+    ):  # fmt: skip
+        raise ValueError(f"colors must be a whole number from 2 to 256, or None: {colors!r}")
+
+
 class GridPanel:
     """Answers drawn in advance on a grid of control values, so a static page answers too.
 
@@ -68,46 +109,11 @@ class GridPanel:
     ):
         if not callable(draw):
             raise ValueError(f"draw must be a function of one value per control, got {draw!r}")
-        if not isinstance(controls, dict) or len(controls) not in (1, 2):
-            raise ValueError(f"controls must map one or two labels to values, got {controls!r}")
-        self.labels, self.values = [], []
-        for label, values in controls.items():
-            if not isinstance(label, str) or not label.strip():
-                raise ValueError(f"each control needs a label (text), got {label!r}")
-            not_a_list = isinstance(values, (str, bytes)) or not hasattr(values, "__len__")
-            if not_a_list or not len(values):
-                raise ValueError(f"{label}: the grid values must be a non-empty list: {values!r}")
-            texts = [_grid_text(value) for value in values]
-            if len(set(texts)) < len(texts):
-                raise ValueError(f"{label}: the grid values repeat: {texts}")
-            self.labels.append(label)
-            self.values.append(list(values))
-        start = [values[0] for values in self.values] if start is None else list(start)
-        if len(start) != len(self.values) or any(
-            value not in values for value, values in zip(start, self.values, strict=True)
-        ):
-            raise ValueError(f"start must be one grid value per control, got {start!r}")
-        if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or dpi < 10:
-            raise ValueError(f"dpi must be a whole number of at least 10, got {dpi!r}")
-        if alt is not None and not callable(alt) and not (isinstance(alt, str) and alt.strip()):
-            raise ValueError(f"alt must be a text or a function of the values, got {alt!r}")
-        if colors is not None and (
-            isinstance(colors, bool) or not isinstance(colors, (int, np.integer))
-            or not 2 <= colors <= 256
-        ):  # fmt: skip
-            raise ValueError(f"colors must be a whole number from 2 to 256, or None: {colors!r}")
+        self.labels, self.values = _read_controls(controls)
+        self.start = _start_indices(start, self.values)
+        _check_options(dpi, alt, colors)
         self.draw, self.dpi, self.alt, self.colors = draw, int(dpi), alt, colors
-        self.start = [values.index(value) for value, values in zip(start, self.values, strict=True)]
-        # A slider is 300 px wide; longer values get room to show in full beside it.
-        longest = max(len(_grid_text(v)) for values in self.values for v in values)
-        slider_layout = widgets.Layout(width=f"{min(480, 300 + 7 * max(0, longest - 9))}px")
-        self.sliders = [
-            widgets.SelectionSlider(
-                options=[(_grid_text(v), v) for v in values], index=index, description=label,
-                style={"description_width": "initial"}, layout=slider_layout,
-            )
-            for label, values, index in zip(self.labels, self.values, self.start, strict=True)
-        ]  # fmt: skip
+        self.sliders = self._make_sliders()
         self.answers: dict[tuple, widgets.VBox] = {}  # grid point -> its answer
         self.pictures: dict[tuple, list[bytes]] = {}  # grid point -> its PNGs
         self.alt_texts: dict[tuple, list[str]] = {}  # grid point -> their alternative texts
@@ -119,6 +125,25 @@ class GridPanel:
         self._text_style = {} if IPYWIDGETS_7 else {"style": HTMLStyle()}
         self._image_layout = widgets.Layout(align_self="flex-start")  # not stretched to the text
         stack = self._switcher() if IPYWIDGETS_7 else self._stack(())
+        self.widget = self._panel(stack)
+        state = embed.dependency_state(self.widget, drop_defaults=False)  # as a notebook saves it
+        self.state_bytes = len(json.dumps(state))
+
+    def _make_sliders(self) -> list[widgets.SelectionSlider]:
+        """One slider per control, at its start value."""
+        # A slider is 300 px wide; longer values get room to show in full beside it.
+        longest = max(len(_grid_text(v)) for values in self.values for v in values)
+        slider_layout = widgets.Layout(width=f"{min(480, 300 + 7 * max(0, longest - 9))}px")
+        return [
+            widgets.SelectionSlider(
+                options=[(_grid_text(v), v) for v in values], index=index, description=label,
+                style={"description_width": "initial"}, layout=slider_layout,
+            )
+            for label, values, index in zip(self.labels, self.values, self.start, strict=True)
+        ]  # fmt: skip
+
+    def _panel(self, stack) -> widgets.VBox:
+        """The sliders, a note that says the answers were drawn in advance, and ``stack``."""
         shape = " x ".join(str(len(values)) for values in self.values)
         how = (
             f"with ipywidgets {widgets.__version__} (Colab's) the running kernel shows them"
@@ -130,10 +155,9 @@ class GridPanel:
             "JupyterLab, takes any value.</i>"
         )
         controls = widgets.HBox(self.sliders, layout=widgets.Layout(flex_flow="row wrap"))
-        self.widget = widgets.VBox([controls, note, stack])
-        self.widget.add_class("grid-panel")
-        state = embed.dependency_state(self.widget, drop_defaults=False)  # as a notebook saves it
-        self.state_bytes = len(json.dumps(state))
+        panel = widgets.VBox([controls, note, stack])
+        panel.add_class("grid-panel")
+        return panel
 
     def _stack(self, point: tuple):
         """The answer at ``point``, or a Stack of the answers below it, linked to its control."""

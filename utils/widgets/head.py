@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,6 +57,23 @@ class HeadExplorer(Panel):
         learning_rate: float = 1e-3,
         epochs: int = 10,
     ):
+        self._check_features(train_features, train_labels, val_features, val_labels)
+        if time_budget <= self.DRAW_SECONDS:
+            raise ValueError(f"time_budget must exceed {self.DRAW_SECONDS} s, got {time_budget}")
+        if hidden_units not in self.UNIT_CHOICES:
+            raise ValueError(f"hidden_units must start at one of {self.UNIT_CHOICES}")
+        self.train_features = train_features.astype(np.float32, copy=False)
+        self.train_labels = np.asarray(train_labels)
+        self.val_features = val_features.astype(np.float32, copy=False)
+        self.val_labels = np.asarray(val_labels)
+        self._standardised = _standardise(self.train_features, self.val_features)
+        self.batch_size, self.seed, self.time_budget = int(batch_size), seed, float(time_budget)
+        self.result: dict = {}
+        self._make_controls(hidden_units, dropout, learning_rate, epochs)
+        super().__init__(before=("summary",))
+
+    @staticmethod
+    def _check_features(train_features, train_labels, val_features, val_labels) -> None:
         for name, x, y in (
             ("train", train_features, train_labels),
             ("validation", val_features, val_labels),
@@ -67,24 +86,8 @@ class HeadExplorer(Panel):
                 f"train and validation features differ in shape: "
                 f"{train_features.shape[1:]} and {val_features.shape[1:]}"
             )
-        if time_budget <= self.DRAW_SECONDS:
-            raise ValueError(f"time_budget must exceed {self.DRAW_SECONDS} s, got {time_budget}")
-        if hidden_units not in self.UNIT_CHOICES:
-            raise ValueError(f"hidden_units must start at one of {self.UNIT_CHOICES}")
-        self.train_features = train_features.astype(np.float32, copy=False)
-        self.train_labels = np.asarray(train_labels)
-        self.val_features = val_features.astype(np.float32, copy=False)
-        self.val_labels = np.asarray(val_labels)
-        mean = self.train_features.mean(axis=0)
-        std = self.train_features.std(axis=0)
-        std = np.where(std > 0, std, 1.0)  # a constant feature stays constant (zero)
-        self._standardised = (
-            (self.train_features - mean) / std,
-            (self.val_features - mean) / std,
-        )
-        self.batch_size, self.seed, self.time_budget = int(batch_size), seed, float(time_budget)
-        self.result: dict = {}
 
+    def _make_controls(self, hidden_units, dropout, learning_rate, epochs) -> None:
         style = {"description_width": "110px"}
         self.units_dropdown = widgets.Dropdown(
             options=list(self.UNIT_CHOICES), value=hidden_units, description="Hidden units",
@@ -105,7 +108,6 @@ class HeadExplorer(Panel):
         self.standardise_box = widgets.Checkbox(value=False, description="Standardise features")
         self.train_button = widgets.Button(description="Train", button_style="primary")
         self.train_button.on_click(lambda _button: self._redraw())
-        super().__init__(before=("summary",))
 
     @staticmethod
     def _whole(value, name: str) -> int:
@@ -156,10 +158,6 @@ class HeadExplorer(Panel):
         after the epoch that would make the next one end too late;
         ``epochs_run`` says how many ran.
         """
-        import time
-
-        import keras
-
         from utils import models, training
 
         start = time.perf_counter()
@@ -174,37 +172,20 @@ class HeadExplorer(Panel):
         head = models.recipe_head(
             x_train.shape[1:], hidden_units=settings["hidden_units"], dropout=settings["dropout"]
         )
-        head.compile(
-            optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        callbacks = []
-        if time_budget is not None:
-            epoch_start = [start]
-
-            def on_epoch_begin(_epoch, _logs=None):
-                epoch_start[0] = time.perf_counter()
-
-            def on_epoch_end(_epoch, _logs=None):
-                now = time.perf_counter()
-                if now - start + (now - epoch_start[0]) > time_budget:
-                    head.stop_training = True
-
-            callbacks.append(
-                keras.callbacks.LambdaCallback(
-                    on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end
-                )
-            )
+        training.compiled(head, settings["learning_rate"])  # Adam, sparse cross-entropy
         history = head.fit(
             x_train,
             self.train_labels,
             epochs=settings["epochs"],
             batch_size=self.batch_size,
             validation_data=(x_val, self.val_labels),
-            callbacks=callbacks,
+            callbacks=[] if time_budget is None else [_time_limit(head, start, time_budget)],
             verbose=0,
         ).history
+        return self._result(settings, message, history, dead_unit_share(head, x_val), start)
+
+    def _result(self, settings: dict, message: str, history: dict, dead_share, start) -> dict:
+        """What ``train`` returns, from the settings, the fit's history and the dead units."""
         epochs_run = len(history["accuracy"])
         if epochs_run < settings["epochs"]:
             stop = (
@@ -218,7 +199,7 @@ class HeadExplorer(Panel):
             "train_accuracy": float(history["accuracy"][-1]),
             "val_accuracy": float(history["val_accuracy"][-1]),
             "best_val_accuracy": float(max(history["val_accuracy"])),
-            "dead_share": dead_unit_share(head, x_val),
+            "dead_share": dead_share,
             "history": {key: [float(v) for v in values] for key, values in history.items()},
             "seconds": time.perf_counter() - start,
             "message": message,
@@ -294,3 +275,29 @@ def dead_unit_share(head, inputs: np.ndarray) -> float:
     for begin in range(0, len(flat), 256):  # in chunks, to keep memory small
         alive |= ((flat[begin : begin + 256] @ kernel + bias) > 0).any(axis=0)
     return float(1.0 - alive.mean())
+
+
+def _standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``train`` and ``val`` minus the training mean, divided by the training standard deviation."""
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant feature stays constant (zero)
+    return (train - mean) / std, (val - mean) / std
+
+
+def _time_limit(model, start: float, budget: float):
+    """A callback that stops ``model`` after the epoch that would make the next one (as long
+    as this one) end more than ``budget`` seconds after ``start``."""
+    import keras
+
+    epoch_start = [start]
+
+    def on_epoch_begin(_epoch, _logs=None):
+        epoch_start[0] = time.perf_counter()
+
+    def on_epoch_end(_epoch, _logs=None):
+        now = time.perf_counter()
+        if now - start + (now - epoch_start[0]) > budget:
+            model.stop_training = True
+
+    return keras.callbacks.LambdaCallback(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end)
