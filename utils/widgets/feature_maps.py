@@ -71,12 +71,16 @@ class FeatureMapExplorer(Panel):
             self._maps_index = index
         return self._maps
 
-    def show(self, index: int, layer: str) -> plt.Figure:
-        """Draw the strongest maps of ``layer`` for image ``index``, one row per base."""
+    def _check(self, index, layer) -> None:
+        """Reject an unknown layer, and an image number that is not a whole number."""
         if layer not in self.layers:
             raise ValueError(f"unknown layer {layer!r}; choose one of {self.layers}")
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise ValueError(f"the image number must be a whole number, got {index!r}")
+
+    def show(self, index: int, layer: str) -> plt.Figure:
+        """Draw the strongest maps of ``layer`` for image ``index``, one row per base."""
+        self._check(index, layer)
         index, self.message.value = clamp(int(index), 0, len(self.images) - 1, "The image number")
         index = int(index)
         rows = {name: layers[layer] for name, layers in self.maps(index).items()}
@@ -96,10 +100,7 @@ class FeatureMapExplorer(Panel):
         """
         from utils import inspection
 
-        if layer not in self.layers:
-            raise ValueError(f"unknown layer {layer!r}; choose one of {self.layers}")
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise ValueError(f"the image number must be a whole number, got {index!r}")
+        self._check(index, layer)
         if not 0 <= index < len(self.images):
             raise ValueError(f"the image number must be between 0 and {len(self.images) - 1}")
         return {
