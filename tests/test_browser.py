@@ -614,7 +614,7 @@ def test_search_finds_a_word(browser, server):
 
 # --------------------------------------------------------------------------- grid panels
 
-# What a GridPanel (utils/widgets.py) shows now: its visible captions, its
+# What a GridPanel (utils/widgets/grid.py) shows now: its visible captions, its
 # controls' readouts and its visible pictures (with their alternative texts).
 VISIBLE_ANSWER = """(panel) => {
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);

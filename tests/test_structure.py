@@ -81,6 +81,17 @@ def test_pyproject_states_ranges_and_keeps_tensorflow_out_of_the_core():
     }
 
 
+def test_pyproject_ships_every_package_under_utils():
+    """setuptools installs only the packages pyproject.toml lists: a subpackage left out
+    (utils.widgets) would be missing after a plain `pip install .`."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "utils").rglob("__init__.py")
+    }
+    assert sorted(listed["packages"]) == sorted(found)
+
+
 def test_environment_yml_has_the_same_pins_as_constraints():
     """All of constraints.txt but the classroom hub's packages (`make hub` only)."""
     hub_only = {colab.requirement_name(r) for r in _requirements()["hub"]} - {

@@ -94,7 +94,7 @@ def test_a_grid_panel_draws_every_class_and_count_with_their_indices():
 def test_the_panel_shows_its_picture_with_alternative_text(explorer, monkeypatch):
     """The website draws a panel's picture as an <img>: it needs alt text (axe's image-alt)."""
     shown = []
-    monkeypatch.setattr(widgets, "display", lambda *objects, **options: shown.append(objects))
+    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: shown.append(objects))
     before = set(plt.get_fignums())
     explorer.count_slider.value = 4
     explorer.class_dropdown.value = "Sneaker"  # each change redraws
@@ -109,7 +109,7 @@ def test_the_panel_shows_its_picture_with_alternative_text(explorer, monkeypatch
 
 def test_show_figure_escapes_the_alternative_text(monkeypatch):
     shown = []
-    monkeypatch.setattr(widgets, "display", lambda *objects, **options: shown.append(objects))
+    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: shown.append(objects))
     figure, _ = plt.subplots(figsize=(1, 1))
     widgets.show_figure(figure, 'a "quoted" <b>text</b> & more')
     ((bundle,),) = shown

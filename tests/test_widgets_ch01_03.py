@@ -197,7 +197,7 @@ def test_a_freeze_depth_grid_panel_shows_each_depth(freeze_rows):
 
 def test_freeze_explorer_shows_its_chart_with_alternative_text(freeze_rows, monkeypatch):
     shown = []
-    monkeypatch.setattr(widgets, "display", lambda *objects, **options: shown.append(objects))
+    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: shown.append(objects))
     explorer = widgets.FreezeDepthExplorer(freeze_rows)
     explorer.depth_slider.value = 2  # redraws
     ((bundle,),) = shown[-1:]

@@ -281,7 +281,7 @@ def test_with_ipywidgets_7_the_kernel_shows_the_answer_of_the_sliders_point(monk
     """Colab keeps ipywidgets 7, which has no Stack: the panel swaps its answer from
     the kernel when a slider moves, and its note says so (tests/test_colab_path.py
     runs chapter 00 with ipywidgets 7 itself)."""
-    monkeypatch.setattr(widgets, "IPYWIDGETS_7", True)
+    monkeypatch.setattr(widgets.grid, "IPYWIDGETS_7", True)
     grid = widgets.GridPanel(
         draw_line, {"Alpha": [0.1, 0.2, 0.5], "Beta": ["x", "y"]}, start=(0.2, "y"), dpi=30
     )

@@ -1,0 +1,104 @@
+"""What every panel shares: figures shown as ``<img>`` with alternative text, the clamping
+of values out of range, and :class:`Panel`, the base class of the live panels.
+
+Introduced in chapter 00.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+
+def figure_title(figure: plt.Figure) -> str:
+    """The first title of ``figure`` (its suptitle, else an axes title), on one line, or ""."""
+    titles = [figure.get_suptitle()] + [ax.get_title() for ax in figure.axes]
+    return " ".join(next((t for t in titles if t.strip()), "").split())
+
+
+def show_figure(figure: plt.Figure, alt: str) -> None:
+    """Display ``figure`` as a PNG ``<img>`` whose alternative text is ``alt``, then close it.
+
+    ``display(figure)`` gives an ``<img>`` without alt on the website (a
+    panel's Output widget draws it), which screen readers cannot describe.
+    Introduced in chapter 00.
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")  # as the notebook draws it
+    plt.close(figure)
+    display({"text/html": img_html(buffer.getvalue(), alt), "text/plain": alt}, raw=True)
+
+
+def img_html(png: bytes, alt: str) -> str:
+    """An ``<img>`` that holds ``png`` inline, with ``alt`` as its alternative text."""
+    source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="{source}">'
+
+
+def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str]:
+    """``value`` limited to [low, high], and a message when it had to be moved."""
+    if value < low or value > high:
+        limited = min(max(value, low), high)
+        return limited, f"{name} must be between {low} and {high}; using {limited}."
+    return value, ""
+
+
+class Panel:
+    """A live panel: its controls, a message line, HTML lines and a picture, one under another.
+
+    ``message`` says when a value had to be clamped; ``output`` holds the
+    picture; ``before`` and ``after`` name the HTML lines shown above and
+    below it (``before=("summary",)`` makes ``self.summary``). A subclass
+    gives ``show(*values)``, which draws the picture, ``_values()``, the
+    controls' values in the order ``show`` takes them, ``_controls()``, the
+    controls as one widget (made when the panel is displayed), and the
+    picture's alternative text: ``ALT``, in which ``{title}`` stands for the
+    figure's title, or ``_alt(figure)``. ``_watch(*controls)`` redraws
+    whenever one of their values changes. Introduced in chapter 00.
+    """
+
+    ALT = "{title}"
+
+    def __init__(self, before: tuple[str, ...] = (), after: tuple[str, ...] = ()):
+        self.message = widgets.HTML()
+        for name in (*before, *after):
+            setattr(self, name, widgets.HTML())
+        self.output = widgets.Output()
+        self._lines = [self.message, *(getattr(self, name) for name in before), self.output]
+        self._lines += [getattr(self, name) for name in after]
+
+    def show(self, *values) -> plt.Figure:
+        """Draw the answer at ``values`` (clamped, with a message, where out of range)."""
+        raise NotImplementedError
+
+    def _values(self) -> tuple:
+        """The controls' values, in the order ``show`` takes them."""
+        raise NotImplementedError
+
+    def _controls(self) -> widgets.Widget:
+        """The controls, as one widget above the panel's lines."""
+        raise NotImplementedError
+
+    def _alt(self, figure: plt.Figure) -> str:
+        """The alternative text of the picture of ``figure``."""
+        return self.ALT.format(title=figure_title(figure))
+
+    def _watch(self, *controls: widgets.Widget) -> None:
+        for control in controls:
+            control.observe(lambda _change: self._redraw(), names="value")
+
+    def _redraw(self) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            figure = self.show(*self._values())
+            show_figure(figure, self._alt(figure))
+
+    def display(self) -> None:
+        """Show the controls, the message, the panel's lines and its first picture."""
+        display(widgets.VBox([self._controls(), *self._lines]))
+        self._redraw()
