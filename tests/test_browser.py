@@ -721,10 +721,7 @@ def test_grid_panel_answers_without_a_kernel(browser, tmp_path):
     """A 3 x 3 GridPanel in a page of its own, with the site's scripts in the site's order
     (the saved state, require.js, book/_static/offline-widgets.js, the widget manager),
     all from 127.0.0.1: every move shows the precomputed picture, byte for byte."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Agg: tests/conftest.py
     from ipywidgets import embed
 
     from utils import widgets

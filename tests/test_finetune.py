@@ -7,8 +7,6 @@ import pytest
 
 from utils import finetune, models, plots, training
 
-matplotlib.use("Agg")
-
 
 @pytest.fixture(scope="module")
 def vgg_base():

@@ -1,13 +1,10 @@
 """Tests of utils.widgets, driven from Python without a browser."""
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from utils import data, widgets
-
-matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,11 @@
 import time
 
 import keras
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from utils import architecture, data, weights, widgets
-
-matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,11 @@
 
 import time
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from utils import objective, widgets
-
-matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")

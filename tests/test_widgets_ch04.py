@@ -6,8 +6,6 @@ import pytest
 
 from utils import widgets
 
-matplotlib.use("Agg")
-
 
 @pytest.fixture(scope="module")
 def explorer():

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from utils import data, plots
+from utils.validation import whole_number
 from utils.widgets.base import Panel, clamp
 
 
@@ -75,8 +76,7 @@ class FeatureMapExplorer(Panel):
         """Reject an unknown layer, and an image number that is not a whole number."""
         if layer not in self.layers:
             raise ValueError(f"unknown layer {layer!r}; choose one of {self.layers}")
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise ValueError(f"the image number must be a whole number, got {index!r}")
+        whole_number(index, "the image number")
 
     def show(self, index: int, layer: str) -> plt.Figure:
         """Draw the strongest maps of ``layer`` for image ``index``, one row per base."""

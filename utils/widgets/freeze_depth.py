@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 
 from utils import plots
+from utils.validation import whole_number
 from utils.widgets.base import Panel, clamp
 
 
@@ -36,9 +36,8 @@ class FreezeDepthExplorer(Panel):
 
     def show(self, n_frozen: int) -> plt.Figure:
         """Look up depth ``n_frozen``: sets ``row`` and ``summary``, returns the chart."""
-        if isinstance(n_frozen, bool) or not isinstance(n_frozen, (int, np.integer)):
-            raise ValueError(f"frozen blocks must be a whole number, got {n_frozen!r}")
-        depth, self.message.value = clamp(int(n_frozen), 0, self.max_depth, "Frozen blocks")
+        n_frozen = whole_number(n_frozen, "frozen blocks")
+        depth, self.message.value = clamp(n_frozen, 0, self.max_depth, "Frozen blocks")
         self.row = self.rows[int(depth)]
         total = self.row["trainable"] + self.row["frozen"]
         self.summary.value = (

@@ -15,6 +15,7 @@ import numpy as np
 from IPython.display import display
 from ipywidgets import embed
 
+from utils.validation import whole_number
 from utils.widgets.base import figure_title, img_html
 
 # Colab keeps ipywidgets 7 (its front end does not draw ipywidgets 8), which has no
@@ -62,15 +63,11 @@ def _start_indices(start, grid: list[list]) -> list[int]:
 
 
 def _check_options(dpi, alt, colors) -> None:
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or dpi < 10:
-        raise ValueError(f"dpi must be a whole number of at least 10, got {dpi!r}")
+    whole_number(dpi, "dpi", low=10)
     if alt is not None and not callable(alt) and not (isinstance(alt, str) and alt.strip()):
         raise ValueError(f"alt must be a text or a function of the values, got {alt!r}")
-    if colors is not None and (
-        isinstance(colors, bool) or not isinstance(colors, (int, np.integer))
-        or not 2 <= colors <= 256
-    ):  # fmt: skip
-        raise ValueError(f"colors must be a whole number from 2 to 256, or None: {colors!r}")
+    if colors is not None:
+        whole_number(colors, "colors (or None)", low=2, high=256)
 
 
 class GridPanel:

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from utils import plots
+from utils.validation import positive_number, whole_number
 from utils.widgets.base import Panel, clamp
 
 
@@ -38,12 +39,8 @@ class LearningRateExplorer(Panel):
 
         if not isinstance(curves, objective.GradientDescentCurves):
             raise ValueError("curves must be a utils.objective.GradientDescentCurves")
-        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
-            raise ValueError(f"max_steps must be a whole number, got {max_steps!r}")
-        if not 1 <= max_steps <= 2000:
-            raise ValueError(f"max_steps must be between 1 and 2000, got {max_steps}")
         self.curves = curves
-        self.max_steps = int(max_steps)
+        self.max_steps = whole_number(max_steps, "max_steps", low=1, high=2000)
         self.reference = None
         if reference_rate is not None:
             self.reference = (reference_rate, curves.losses(reference_rate, self.max_steps))
@@ -69,17 +66,10 @@ class LearningRateExplorer(Panel):
         self._watch(self.rate_slider, self.steps_slider)
 
     def _check(self, learning_rate, steps) -> tuple[float, int, str]:
-        number = (int, float, np.number)
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, number):
-            raise ValueError(f"the learning rate must be a number, got {learning_rate!r}")
-        if not np.isfinite(learning_rate) or learning_rate <= 0:
-            raise ValueError(f"the learning rate must be a positive number, got {learning_rate!r}")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
-            raise ValueError(f"the number of steps must be a whole number, got {steps!r}")
-        rate, rate_message = clamp(
-            float(learning_rate), self.MIN_RATE, self.MAX_RATE, "The learning rate"
-        )
-        count, steps_message = clamp(int(steps), 1, self.max_steps, "The number of steps")
+        learning_rate = positive_number(learning_rate, "the learning rate")
+        steps = whole_number(steps, "the number of steps")
+        rate, rate_message = clamp(learning_rate, self.MIN_RATE, self.MAX_RATE, "The learning rate")
+        count, steps_message = clamp(steps, 1, self.max_steps, "The number of steps")
         return rate, int(count), " ".join(m for m in (rate_message, steps_message) if m)
 
     def show(self, learning_rate: float, steps: int) -> plt.Figure:
