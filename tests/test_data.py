@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tools import prepare_data
-from utils import data
+from utils import data, idx
 from utils.assets import AssetError, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def test_truncated_gzip_raises_asset_error(tmp_path):
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes((data.BUNDLED_DIR / path.name).read_bytes()[:500])
     with pytest.raises(AssetError, match="t10k-labels-idx1-ubyte.gz") as info:
-        data.read_idx(path, fix="some fix")
+        idx.read_idx(path, fix="some fix")
     assert "some fix" in str(info.value)
 
 
@@ -150,12 +150,12 @@ def test_not_gzip_raises_asset_error(tmp_path):
     path = tmp_path / "x.gz"
     path.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
     with pytest.raises(AssetError, match="gzip"):
-        data.read_idx(path)
+        idx.read_idx(path)
 
 
 def test_missing_idx_file_raises_asset_error(tmp_path):
     with pytest.raises(AssetError, match="Missing file"):
-        data.read_idx(tmp_path / "nothing.gz")
+        idx.read_idx(tmp_path / "nothing.gz")
 
 
 @pytest.mark.parametrize(
@@ -175,14 +175,14 @@ def test_bad_idx_header_raises_asset_error(tmp_path, raw, message):
     path = tmp_path / "bad-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(raw))
     with pytest.raises(AssetError, match=message) as info:
-        data.read_idx(path)
+        idx.read_idx(path)
     assert "bad-idx1-ubyte.gz" in str(info.value)
 
 
 def test_read_idx_folder_rejects_mismatched_pair(tmp_path):
     for name in data.FILE_NAMES:
         shutil.copy(data.BUNDLED_DIR / name, tmp_path / name)
-    labels = data.idx_bytes(np.zeros(5, dtype=np.uint8))
+    labels = idx.idx_bytes(np.zeros(5, dtype=np.uint8))
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(labels))
     with pytest.raises(AssetError, match="test files"):
         data.read_idx_folder(tmp_path)

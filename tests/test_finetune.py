@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from utils import finetune, models, plots, training
+from utils import finetune, learning_curves, models, network_plots, training
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def _history(n, start):
 
 
 def test_two_stage_curves_draws_both_stages():
-    fig = plots.two_stage_curves(_history(5, 0.3), _history(3, 0.6), title="t")
+    fig = learning_curves.two_stage_curves(_history(5, 0.3), _history(3, 0.6), title="t")
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 3 and len(acc_ax.lines) == 3  # training, validation, boundary
     assert len(acc_ax.lines[0].get_xdata()) == 8
@@ -249,13 +249,13 @@ def test_two_stage_curves_draws_both_stages():
 
 def test_two_stage_curves_rejects_empty_history():
     with pytest.raises(ValueError, match="loss"):
-        plots.two_stage_curves({"loss": []}, _history(2, 0.1))
+        learning_curves.two_stage_curves({"loss": []}, _history(2, 0.1))
 
 
 def test_block_change_chart():
     changes = {"1e-3": {"block1": 0.1, "block5": 0.3}, "1e-5": {"block1": 0.001, "block5": 0.0}}
-    fig = plots.block_change_chart(changes)
+    fig = network_plots.block_change_chart(changes)
     assert len(fig.axes[0].patches) == 4
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError):
-        plots.block_change_chart({})
+        network_plots.block_change_chart({})

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from utils import architecture, data, features, inspection, plots
+from utils import architecture, data, features, inspection, network_plots
 
 
 @pytest.fixture(scope="module")
@@ -184,30 +184,34 @@ def test_damaged_cache_is_recomputed(random_vgg, images, private_cache, capsys):
 
 def test_filter_grids_draw_one_panel_per_set(random_vgg):
     filters = inspection.first_layer_filters(random_vgg)
-    figure = plots.filter_grids({"a": filters, "b": filters * 0})  # constant filters draw too
+    # constant filters draw too
+    figure = network_plots.filter_grids({"a": filters, "b": filters * 0})
     assert len(figure.subfigs) == 2 and len(figure.subfigs[0].axes) == 64
     with pytest.raises(ValueError):
-        plots.filter_grids({"a": filters, "b": filters[:3]})
+        network_plots.filter_grids({"a": filters, "b": filters[:3]})
     with pytest.raises(ValueError):
-        plots.filter_grids({})
+        network_plots.filter_grids({})
 
 
 def test_feature_map_grid(images):
     maps = np.random.default_rng(0).random((4, 4, 16))
-    figure = plots.feature_map_grid({"x": maps, "y": maps}, n_maps=5, image=images[0], title="t")
+    figure = network_plots.feature_map_grid(
+        {"x": maps, "y": maps}, n_maps=5, image=images[0], title="t"
+    )
     assert len(figure.axes) == 2 * 6
     assert figure.axes[0].get_title() == "input"
     with pytest.raises(ValueError):
-        plots.feature_map_grid({"x": maps[0]})
+        network_plots.feature_map_grid({"x": maps[0]})
 
 
 def test_accuracy_by_block_and_the_chapter_03_charts():
-    figure = plots.accuracy_by_block({"a": {"b3": 0.8, "b4": 0.7}, "b": {"b3": 0.6, "b4": 0.5}})
+    accuracy = {"a": {"b3": 0.8, "b4": 0.7}, "b": {"b3": 0.6, "b4": 0.5}}
+    figure = network_plots.accuracy_by_block(accuracy)
     assert len(figure.axes[0].patches) == 4
     with pytest.raises(ValueError):
-        plots.accuracy_by_block({"a": {"b3": 0.8}, "b": {"b4": 0.6}})
+        network_plots.accuracy_by_block({"a": {"b3": 0.8}, "b": {"b4": 0.6}})
     rows = architecture.receptive_field_growth([("a", 3, 1), ("b", 2, 2)])
-    assert plots.receptive_field_chart(rows, image_size=32).axes[0].get_lines()
+    assert network_plots.receptive_field_chart(rows, image_size=32).axes[0].get_lines()
     cost = {"ms per image": 1.0, "s per epoch": 2.0}
     freeze = [{"frozen blocks": d, "trainable": 6 - d, "frozen": d, **cost} for d in range(6)]
-    assert len(plots.freeze_depth_chart(freeze, highlight=2).axes) == 2
+    assert len(network_plots.freeze_depth_chart(freeze, highlight=2).axes) == 2

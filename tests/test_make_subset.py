@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tools import make_subset
-from utils import assets, data
+from utils import assets, data, idx
 from utils.assets import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ needs_full = pytest.mark.skipif(
 def test_idx_round_trip(tmp_path, dtype):
     array = (np.arange(2 * 3 * 4) - 7).astype(dtype).reshape(2, 3, 4)
     path = make_subset.write_idx(tmp_path / "a.gz", array)
-    back = data.read_idx(path)
+    back = idx.read_idx(path)
     assert back.dtype == np.dtype(dtype) and back.shape == (2, 3, 4)
     np.testing.assert_array_equal(back, array)
 

@@ -4,7 +4,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from utils import data, plots
+from utils import data, learning_curves, plots
 
 
 def test_confusion_counts_by_hand():
@@ -60,7 +60,7 @@ def test_misclassified_grid_rejects_no_mistakes_and_bad_lengths():
 
 
 def test_accuracy_curves_draw_training_and_validation():
-    figure = plots.accuracy_curves(
+    figure = learning_curves.accuracy_curves(
         {"accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.4, 0.6, 0.65], "loss": [2, 1, 0.5]}
     )
     lines = figure.axes[0].get_lines()
@@ -72,9 +72,9 @@ def test_accuracy_curves_draw_training_and_validation():
 
 def test_accuracy_curves_need_accuracy():
     with pytest.raises(ValueError):
-        plots.accuracy_curves({"loss": [1.0]})
+        learning_curves.accuracy_curves({"loss": [1.0]})
     with pytest.raises(ValueError):
-        plots.accuracy_curves({"accuracy": []})
+        learning_curves.accuracy_curves({"accuracy": []})
 
 
 def test_method_comparison_draws_one_row_per_method_and_checks_lengths():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import data
+from utils import data, idx
 from utils.assets import AssetError, atomic_write_bytes, sha256_file
 
 _GZIP_LEVEL = 9
@@ -35,9 +35,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
 
     The gzip header carries no file name and no time stamp, and the write goes
     through a temporary file and a rename, so an existing file is never left
-    half-written. ``utils.data.read_idx`` reads the file back.
+    half-written. ``utils.idx.read_idx`` reads the file back.
     """
-    path = atomic_write_bytes(path, _gzip_bytes(data.idx_bytes(array)))
+    path = atomic_write_bytes(path, _gzip_bytes(idx.idx_bytes(array)))
     path.chmod(0o644)  # the temporary file was private (0600); make it an ordinary file
     return path
 

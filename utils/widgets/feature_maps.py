@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from utils import data, plots
+from utils import data, network_plots
 from utils.validation import whole_number
 from utils.widgets.base import Panel, clamp
 
@@ -86,7 +86,7 @@ class FeatureMapExplorer(Panel):
         rows = {name: layers[layer] for name, layers in self.maps(index).items()}
         self.shown = (index, layer)
         label = data.CLASS_NAMES[int(self.labels[index])]
-        return plots.feature_map_grid(
+        return network_plots.feature_map_grid(
             rows,
             n_maps=self.n_maps,
             image=self.images[index],

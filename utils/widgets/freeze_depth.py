@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from utils import plots
+from utils import network_plots
 from utils.validation import whole_number
 from utils.widgets.base import Panel, clamp
 
@@ -46,7 +46,7 @@ class FreezeDepthExplorer(Panel):
             f"train); about {self.row['s per epoch']:.0f} s per epoch "
             f"({self.row['ms per image']:.1f} ms per image, measured)."
         )
-        return plots.freeze_depth_chart(self.rows, highlight=int(depth))
+        return network_plots.freeze_depth_chart(self.rows, highlight=int(depth))
 
     def _values(self) -> tuple:
         return (self.depth_slider.value,)

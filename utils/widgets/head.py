@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from utils import data, plots
+from utils import data, learning_curves
 from utils.widgets.base import Panel, clamp
 
 
@@ -233,7 +233,7 @@ class HeadExplorer(Panel):
     def curves(r: dict) -> plt.Figure:
         """Training and validation accuracy per epoch of a result of ``train``."""
         features = "standardised" if r["standardise"] else "raw"
-        return plots.accuracy_curves(
+        return learning_curves.accuracy_curves(
             r["history"],
             title=(
                 f"{features} features, {r['hidden_units']} units, dropout {r['dropout']:.2f}, "

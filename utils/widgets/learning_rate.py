@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from utils import plots
+from utils import learning_curves
 from utils.validation import positive_number, whole_number
 from utils.widgets.base import Panel, clamp
 
@@ -85,7 +85,7 @@ class LearningRateExplorer(Panel):
             name = f"reference: learning rate {self.reference[0]:.3g}"
             curves[name] = self.reference[1][:steps]
             styles[name] = {"color": "0.6", "linestyle": "--"}
-        return plots.loss_curves(
+        return learning_curves.loss_curves(
             curves,
             log_y=True,
             styles=styles,
