@@ -74,3 +74,14 @@ def test_bad_mode_and_empty_claim_are_errors(monkeypatch):
 def test_the_warning_renders_as_html():
     notice = checks._Notice("a < b\nsecond line")
     assert "a &lt; b<br>second line" in notice._repr_html_()
+
+
+def test_a_timing_claim_warns_even_in_ci(monkeypatch, capsys):
+    monkeypatch.setenv("CI", "true")
+    assert checks.check_timing(False, "A is twice as fast", observed="1.4x") is None
+    out = capsys.readouterr().out
+    assert "A is twice as fast" in out and "1.4x" in out and "quiet machine" in out
+    assert checks.check_timing(True, "A is twice as fast") is None
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="claim in words"):
+        checks.check_timing(True, "")

@@ -10,6 +10,11 @@ and the chapter runs on. Introduced in chapter 00.
 
 Strict mode (raise) is on when ``TLBOOK_CHECKS=strict``, when ``CI`` is set to
 a true value, or inside pytest; ``TLBOOK_CHECKS=warn`` forces warnings.
+
+Claims about wall-clock time go through :func:`check_timing` instead, which
+warns everywhere and never raises: a timing depends on the machine and on what
+else runs on it, so one slow step is not a wrong claim (a benchmark, not a
+check cell, measures speed).
 """
 
 from __future__ import annotations
@@ -94,6 +99,15 @@ def _message(claim: str, observed: str | None, changed: dict) -> str:
     return "\n".join(lines)
 
 
+def _show(message: str) -> None:
+    try:
+        from IPython.display import display
+
+        display(_Notice(message))
+    except ImportError:  # plain Python: print instead
+        print(message)
+
+
 def check(condition, claim: str, observed: str | None = None) -> None:
     """Guard one claim of the text: raise in CI and tests, warn a reader and go on.
 
@@ -110,9 +124,24 @@ def check(condition, claim: str, observed: str | None = None) -> None:
     message = _message(claim, observed, changed)
     if strict():
         raise ClaimNotMet(message)
-    try:
-        from IPython.display import display
+    _show(message)
 
-        display(_Notice(message))
-    except ImportError:  # plain Python: print instead
-        print(message)
+
+def check_timing(condition, claim: str, observed: str | None = None) -> None:
+    """Guard a claim about wall-clock time: warn when it fails, everywhere.
+
+    Like :func:`check`, but it never raises, not even in CI: timings vary
+    with the machine and its load (on the book's 2-core machine, chapter 03's
+    timing of the head-only step varied by more than half over three runs),
+    so a failed timing claim is shown as a warning and the chapter runs on.
+    """
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError("check_timing() needs the claim in words.")
+    if bool(condition):
+        return
+    _show(
+        f"This timing claim does not hold in this run: {claim}\n"
+        + (f"Observed: {observed}\n" if observed else "")
+        + "Timings depend on the machine and on what else runs on it; "
+        "run the cell again on a quiet machine to see whether it holds there."
+    )
