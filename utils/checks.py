@@ -99,6 +99,13 @@ def _message(claim: str, observed: str | None, changed: dict) -> str:
     return "\n".join(lines)
 
 
+def _require_claim(claim, function: str) -> None:
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError(
+            f"{function}() needs the claim in words, for example 'fine-tuning beats ...'."
+        )
+
+
 def _show(message: str) -> None:
     try:
         from IPython.display import display
@@ -115,8 +122,7 @@ def check(condition, claim: str, observed: str | None = None) -> None:
     the numbers that were measured. Returns nothing, like ``assert``, so that
     a check at the end of a cell adds no output to the page.
     """
-    if not isinstance(claim, str) or not claim.strip():
-        raise ValueError("check() needs the claim in words, for example 'fine-tuning beats ...'.")
+    _require_claim(claim, "check")
     if bool(condition):
         return
     caller = inspect.currentframe().f_back
@@ -135,8 +141,7 @@ def check_timing(condition, claim: str, observed: str | None = None) -> None:
     timing of the head-only step varied by more than half over three runs),
     so a failed timing claim is shown as a warning and the chapter runs on.
     """
-    if not isinstance(claim, str) or not claim.strip():
-        raise ValueError("check_timing() needs the claim in words.")
+    _require_claim(claim, "check_timing")
     if bool(condition):
         return
     _show(
