@@ -1,4 +1,4 @@
-"""The BatchNormalization demonstration helpers (utils/batchnorm_demo.py, chapter 09).
+"""The BatchNormalization helpers that chapter 09 writes out (read from the chapter).
 
 Some tests pin down what Keras itself does, because chapter 09's text depends
 on it: if a Keras upgrade changes the behaviour, these tests say so.
@@ -7,8 +7,11 @@ on it: if a Keras upgrade changes the behaviour, these tests say so.
 import keras
 import numpy as np
 import pytest
+from chapter_code import definitions
 
-from utils import batchnorm_demo, training
+from utils import models, training
+
+batchnorm_demo = definitions("09_limits_and_pitfalls", keras=keras, np=np, models=models)
 
 
 @pytest.fixture
@@ -33,9 +36,9 @@ def _fit(model, target, labels, epochs=1):
 
 
 def test_tiny_base_has_one_batchnorm_layer_with_fresh_statistics():
-    base = batchnorm_demo.tiny_bn_base(momentum=0.9)
+    base = batchnorm_demo.tiny_bn_base()
     (bn,) = batchnorm_demo.batchnorm_layers(base)
-    assert bn.momentum == 0.9
+    assert bn.momentum == 0.99  # Keras's default
     state = batchnorm_demo.bn_state(base)["bn"]
     np.testing.assert_array_equal(state["moving_mean"], 0.0)
     np.testing.assert_array_equal(state["moving_variance"], 1.0)

@@ -1,10 +1,22 @@
-"""Knowledge distillation helpers (utils/distill.py, chapter 09)."""
+"""Knowledge distillation: the code chapter 09 writes out (read from the chapter)."""
+
+import os
+import tempfile
 
 import keras
 import numpy as np
 import pytest
+from chapter_code import definitions
+from keras import ops
 
-from utils import distill, models, training
+from utils import architecture, model_files, models, training
+from utils.validation import positive_number
+
+distill = definitions(
+    "09_limits_and_pitfalls", keras=keras, np=np, ops=ops, os=os, tempfile=tempfile,
+    architecture=architecture, model_files=model_files, models=models,
+    positive_number=positive_number,
+)
 
 
 def _softmax(z):
