@@ -1,11 +1,19 @@
-"""Tests of utils.objective: cross-entropy by hand, gradient descent, fast loss curves."""
+"""Chapter 02's objective: the code the chapter writes out (cross-entropy, the head,
+gradient descent; read from the chapter) and utils.objective's fast loss curves."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from chapter_code import definitions
 
-from utils import models, objective, training
+from utils import data, models, objective, training
+from utils.validation import positive_number, whole_number
+
+ch02 = definitions(
+    "02_the_objective", keras=keras, np=np, tf=tf, data=data,
+    positive_number=positive_number, whole_number=whole_number,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,30 +28,30 @@ def problem():
 
 
 def test_softmax_is_a_distribution_even_for_huge_scores():
-    p = objective.softmax(np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]]))
+    p = ch02.softmax(np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]]))
     assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=1), 1.0)
     assert p[0, 0] == pytest.approx(1.0)
 
 
 def test_cross_entropy_by_hand_matches_keras():
     rng = np.random.default_rng(1)
-    probabilities = objective.softmax(rng.normal(size=(50, 10)))
+    probabilities = ch02.softmax(rng.normal(size=(50, 10)))
     labels = rng.integers(0, 10, size=50)
     expected = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
-    assert objective.cross_entropy(probabilities, labels) == pytest.approx(expected, abs=1e-6)
-    assert objective.cross_entropy(np.full((4, 10), 0.1), np.arange(4)) == pytest.approx(np.log(10))
+    assert ch02.cross_entropy(probabilities, labels) == pytest.approx(expected, abs=1e-6)
+    assert ch02.cross_entropy(np.full((4, 10), 0.1), np.arange(4)) == pytest.approx(np.log(10))
 
 
 def test_cross_entropy_rejects_bad_input():
     p = np.full((3, 10), 0.1)
     with pytest.raises(ValueError):
-        objective.cross_entropy(p, np.array([0, 1]))
+        ch02.cross_entropy(p, np.array([0, 1]))
     with pytest.raises(ValueError):
-        objective.cross_entropy(p, np.array([0, 1, 10]))
+        ch02.cross_entropy(p, np.array([0, 1, 10]))
     with pytest.raises(ValueError):
-        objective.cross_entropy(p, np.array([0.0, 1.0, 2.0]))
+        ch02.cross_entropy(p, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError):
-        objective.cross_entropy(p[0], np.array([0]))
+        ch02.cross_entropy(p[0], np.array([0]))
 
 
 @pytest.mark.parametrize(
@@ -53,7 +61,7 @@ def test_cross_entropy_rejects_bad_input():
 )
 def test_cross_entropy_refuses_rows_that_are_not_distributions(rows):
     with pytest.raises(ValueError, match="softmax first"):
-        objective.cross_entropy(rows, [0])
+        ch02.cross_entropy(rows, [0])
 
 
 def test_standardize_matches_the_linear_head(problem):
@@ -68,22 +76,22 @@ def test_standardize_matches_the_linear_head(problem):
 
 def test_softmax_head_adds_weight_decay_to_the_loss(problem):
     features, labels = problem
-    head = objective.softmax_head(features, weight_decay=0.1)
+    head = ch02.softmax_head(features, weight_decay=0.1)
     head.compile(loss="sparse_categorical_crossentropy")
     kernel, bias = head.layers[-1].get_weights()
     by_keras = head.evaluate(features, labels, batch_size=60, verbose=0)
     standardised = objective.standardize(features)[0]
     assert by_keras == pytest.approx(
-        objective.objective(standardised, labels, kernel, bias, 0.1), abs=1e-4
+        ch02.regularised_risk(standardised, labels, kernel, bias, 0.1), abs=1e-4
     )
     with pytest.raises(ValueError):
-        objective.softmax_head(features, weight_decay=-1.0)
+        ch02.softmax_head(features, weight_decay=-1.0)
 
 
 def test_zero_head_starts_at_log_n_classes(problem):
     features, labels = problem
-    head = objective.softmax_head(features, kernel_initializer="zeros")
-    history = objective.gradient_descent(head, features, labels, 0.1, 1)
+    head = ch02.softmax_head(features, kernel_initializer="zeros")
+    history = ch02.gradient_descent(head, features, labels, 0.1, 1)
     assert history["loss"][0] == pytest.approx(np.log(10), abs=1e-6)
     assert history["accuracy"][0] == pytest.approx(0.1)
 
@@ -93,9 +101,9 @@ def test_gradient_descent_equals_model_fit(problem):
     heads = []
     for _ in range(2):
         training.seed_everything(0)
-        heads.append(objective.softmax_head(features, weight_decay=0.01))
+        heads.append(ch02.softmax_head(features, weight_decay=0.01))
     heads[1].set_weights(heads[0].get_weights())
-    by_hand = objective.gradient_descent(heads[0], features, labels, 0.05, 20, 0.01)
+    by_hand = ch02.gradient_descent(heads[0], features, labels, 0.05, 20, 0.01)
     heads[1].compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
     dataset = tf.data.Dataset.from_tensors((features, labels.astype(np.int32)))
     by_fit = heads[1].fit(dataset, epochs=20, shuffle=False, verbose=0)
@@ -111,9 +119,9 @@ def test_gradient_descent_equals_model_fit(problem):
 )
 def test_bad_learning_rates_and_steps_are_rejected(problem, rate, steps):
     features, labels = problem
-    head = objective.softmax_head(features)
+    head = ch02.softmax_head(features)
     with pytest.raises(ValueError):
-        objective.gradient_descent(head, features, labels, rate, steps)
+        ch02.gradient_descent(head, features, labels, rate, steps)
     curves = objective.GradientDescentCurves(objective.standardize(features)[0], labels)
     with pytest.raises(ValueError):
         curves.losses(rate, steps)
@@ -122,8 +130,8 @@ def test_bad_learning_rates_and_steps_are_rejected(problem, rate, steps):
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 def test_fast_curves_equal_plain_gradient_descent(problem, weight_decay):
     features, labels = problem
-    head = objective.softmax_head(features, weight_decay=weight_decay, kernel_initializer="zeros")
-    plain = objective.gradient_descent(head, features, labels, 0.05, 30, weight_decay)
+    head = ch02.softmax_head(features, weight_decay=weight_decay, kernel_initializer="zeros")
+    plain = ch02.gradient_descent(head, features, labels, 0.05, 30, weight_decay)
     curves = objective.GradientDescentCurves(
         objective.standardize(features)[0], labels, weight_decay
     )
@@ -171,12 +179,8 @@ def test_permuting_channels_keeps_the_function():
     before = model.predict(x, verbose=0)
     a, b = model.get_layer("a"), model.get_layer("b")
     original = a.get_weights(), b.get_weights()
-    new_a, new_b = objective.permute_channels(*original, np.array([3, 1, 5, 0, 2, 4]))
+    new_a, new_b = ch02.permute_channels(*original, np.array([3, 1, 5, 0, 2, 4]))
     a.set_weights(new_a)
     b.set_weights(new_b)
     np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-5)
     assert not np.allclose(new_a[0], original[0][0])
-    with pytest.raises(ValueError):
-        objective.permute_channels(*original, np.array([0, 0, 1, 2, 3, 4]))
-    with pytest.raises(ValueError):
-        objective.permute_channels(original[0], original[0], np.arange(6))
