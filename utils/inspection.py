@@ -4,8 +4,8 @@ Everything here *measures* a model that already exists. The only training is
 that of a linear probe (a measuring instrument: how much a linear classifier
 can read from frozen features). Chapter 01 uses the filters, the feature maps
 and the features of several blocks at once; chapters 03, 04 and 09 cut VGG16
-after a block. What a network is built of (layer tables, receptive fields,
-costs) is in :mod:`utils.architecture`.
+after a block. What a network is built of (layer tables, receptive fields) is
+written out in chapter 03.
 """
 
 from __future__ import annotations

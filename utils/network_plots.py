@@ -128,7 +128,7 @@ def accuracy_by_block(
 def receptive_field_chart(rows: Sequence[Mapping], image_size: int | None = None) -> plt.Figure:
     """The receptive field after each layer, with the input size as a line (chapter 03).
 
-    ``rows`` are those of ``architecture.receptive_fields``.
+    ``rows`` are those of chapter 03's ``receptive_field_growth``.
     """
     if not rows:
         raise ValueError("receptive_field_chart needs at least one layer")
