@@ -1,13 +1,13 @@
 """Tests of utils.inspection and the plots chapters 01 and 03 add to utils.plots.
 
-utils.architecture (chapter 03's tables) is tested in tests/test_architecture.py.
+Chapter 03's tables and utils.architecture are tested in tests/test_architecture.py.
 """
 
 import keras
 import numpy as np
 import pytest
 
-from utils import architecture, data, features, inspection, network_plots
+from utils import data, features, inspection, network_plots
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,10 @@ def test_accuracy_by_block_and_the_chapter_03_charts():
     assert len(figure.axes[0].patches) == 4
     with pytest.raises(ValueError):
         network_plots.accuracy_by_block({"a": {"b3": 0.8}, "b": {"b4": 0.6}})
-    rows = architecture.receptive_field_growth([("a", 3, 1), ("b", 2, 2)])
+    rows = [  # chapter 03's receptive_field_growth([("a", 3, 1), ("b", 2, 2)])
+        {"layer": "a", "kernel": 3, "stride": 1, "jump": 1, "receptive field": 3},
+        {"layer": "b", "kernel": 2, "stride": 2, "jump": 2, "receptive field": 4},
+    ]
     assert network_plots.receptive_field_chart(rows, image_size=32).axes[0].get_lines()
     cost = {"ms per image": 1.0, "s per epoch": 2.0}
     freeze = [{"frozen blocks": d, "trainable": 6 - d, "frozen": d, **cost} for d in range(6)]
