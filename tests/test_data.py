@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tools import prepare_data
-from utils import data, idx
+from utils import data, full_set, idx
 from utils.assets import AssetError, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _full_source() -> Path | None:
     """A folder holding the four official files, or None."""
-    for folder in (data.DEBIAN_DIR, data.KERAS_CACHE_DIR):
+    for folder in (full_set.DEBIAN_DIR, full_set.KERAS_CACHE_DIR):
         if all((folder / name).is_file() for name in data.FILE_NAMES):
             return folder
     return None
@@ -92,7 +92,7 @@ def test_make_data_reports_the_subset_ok(capsys):
 
 def test_import_is_cheap_and_respects_keras_home(tmp_path):
     code = (
-        "import sys, utils.data as d; "
+        "import sys, utils.data, utils.full_set as d; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
         "print(d.KERAS_CACHE_DIR)"
     )
@@ -233,13 +233,13 @@ def test_labels_of_shape_n_by_1_get_the_ravel_hint():
 
 
 def test_full_not_found_anywhere_names_apt_get(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
-    monkeypatch.setattr(data, "KERAS_CACHE_DIR", tmp_path / "keras")
+    monkeypatch.setattr(full_set, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(full_set, "KERAS_CACHE_DIR", tmp_path / "keras")
 
     def no_network():
         raise OSError("URL fetch failure: Name or service not known")
 
-    monkeypatch.setattr(data, "_download_with_keras", no_network)
+    monkeypatch.setattr(full_set, "_download_with_keras", no_network)
     with pytest.raises(AssetError) as info:
         data.load_fashion_mnist("full")
     message = str(info.value)
@@ -254,9 +254,9 @@ def test_full_from_keras_cache_when_debian_is_absent(tmp_path, monkeypatch):
     cache.mkdir()
     for name in data.FILE_NAMES:
         shutil.copy(_full_source() / name, cache / name)
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
-    monkeypatch.setattr(data, "KERAS_CACHE_DIR", cache)
-    monkeypatch.setattr(data, "_download_with_keras", pytest.fail)
+    monkeypatch.setattr(full_set, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(full_set, "KERAS_CACHE_DIR", cache)
+    monkeypatch.setattr(full_set, "_download_with_keras", pytest.fail)
     (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist("full")
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert np.bincount(y_train).tolist() == [6000] * 10
@@ -266,9 +266,9 @@ def test_full_from_keras_cache_when_debian_is_absent(tmp_path, monkeypatch):
 def test_full_rejects_files_that_are_not_official(tmp_path, monkeypatch):
     fake = tmp_path / "fake"
     shutil.copytree(data.BUNDLED_DIR, fake)  # valid IDX files, but not the full set
-    monkeypatch.setattr(data, "DEBIAN_DIR", fake)
-    monkeypatch.setattr(data, "KERAS_CACHE_DIR", tmp_path / "keras")
-    monkeypatch.setattr(data, "_download_with_keras", lambda: data.load_fashion_mnist())
+    monkeypatch.setattr(full_set, "DEBIAN_DIR", fake)
+    monkeypatch.setattr(full_set, "KERAS_CACHE_DIR", tmp_path / "keras")
+    monkeypatch.setattr(full_set, "_download_with_keras", lambda: data.load_fashion_mnist())
     with pytest.raises(AssetError, match="not the official") as info:
         data.load_fashion_mnist("full")
     assert str(fake) in str(info.value)
@@ -454,7 +454,7 @@ def small_full_set(monkeypatch):
     y_test = np.repeat(np.arange(10, dtype=np.uint8), 50)
     x_train = rng.integers(0, 256, (len(y_train), 28, 28), dtype=np.uint8)
     x_test = rng.integers(0, 256, (len(y_test), 28, 28), dtype=np.uint8)
-    monkeypatch.setattr(data, "_load_full", lambda: ((x_train, y_train), (x_test, y_test)))
+    monkeypatch.setattr(full_set, "load", lambda: ((x_train, y_train), (x_test, y_test)))
     return (x_train, y_train), (x_test, y_test)
 
 

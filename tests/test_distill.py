@@ -231,7 +231,7 @@ def test_distilled_student_moves_towards_the_teacher():
 # --------------------------------------------------------------------------- sizes
 
 
-def test_multiply_adds_of_the_small_cnn_by_hand():
+def test_model_multiply_adds_of_the_small_cnn_by_hand():
     student = models.small_cnn((32, 32, 3))
     by_hand = (
         32 * 32 * 3 * 3 * 3 * 32  # conv 1, same padding
@@ -239,13 +239,13 @@ def test_multiply_adds_of_the_small_cnn_by_hand():
         + 8 * 8 * 64 * 128  # dense
         + 128 * 10  # output
     )
-    assert distill.multiply_adds(student) == by_hand
+    assert distill.model_multiply_adds(student) == by_hand
 
 
-def test_multiply_adds_walks_into_nested_models():
+def test_model_multiply_adds_walks_into_nested_models():
     inner = _tiny_classifier(name="inner")
     outer = keras.Sequential([keras.Input((6,)), inner], name="outer")
-    assert distill.multiply_adds(outer) == distill.multiply_adds(inner) == 6 * 8 + 8 * 4
+    assert distill.model_multiply_adds(outer) == distill.model_multiply_adds(inner) == 6 * 8 + 8 * 4
 
 
 def test_saved_size_ignores_the_optimizer_and_grows_with_parameters():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import data, idx
+from utils import data, full_set, idx
 from utils.assets import AssetError, atomic_write_bytes, sha256_file
 
 _GZIP_LEVEL = 9
@@ -54,9 +54,9 @@ def _gzip_bytes(payload: bytes) -> bytes:
 
 def default_source() -> Path:
     """The Debian package's folder if it holds the four files, else Keras's cache."""
-    if all((data.DEBIAN_DIR / name).is_file() for name in data.FILE_NAMES):
-        return data.DEBIAN_DIR
-    return data.KERAS_CACHE_DIR
+    if all((full_set.DEBIAN_DIR / name).is_file() for name in data.FILE_NAMES):
+        return full_set.DEBIAN_DIR
+    return full_set.KERAS_CACHE_DIR
 
 
 def make_subset(source: Path, out: Path, seed: int = data.BUNDLED_SEED) -> dict[str, str]:
@@ -65,8 +65,8 @@ def make_subset(source: Path, out: Path, seed: int = data.BUNDLED_SEED) -> dict[
     The files are first written to a temporary folder next to ``out`` and only then
     renamed into place, so a failure leaves any existing subset untouched.
     """
-    arrays = data.read_idx_folder(source, fix=data.FULL_FIX)
-    data.verify_full(arrays)
+    arrays = data.read_idx_folder(source, fix=full_set.FIX)
+    full_set.verify(arrays)
     (x_train, y_train), (x_test, y_test) = arrays
     x_train, y_train = data.stratified_sample(
         x_train, y_train, data.BUNDLED_PER_CLASS["train"], seed
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         "--source",
         type=Path,
         default=None,
-        help=f"folder with the four official .gz files (default: {data.DEBIAN_DIR} "
-        f"if present, else {data.KERAS_CACHE_DIR})",
+        help=f"folder with the four official .gz files (default: {full_set.DEBIAN_DIR} "
+        f"if present, else {full_set.KERAS_CACHE_DIR})",
     )
     parser.add_argument(
         "--out", type=Path, default=data.BUNDLED_DIR, help="output folder (default: %(default)s)"

@@ -3,7 +3,8 @@
 The default every chapter uses is a small subset committed in ``data/`` (600
 training and 200 test images per class), so the book runs without any
 download. The full set (60,000 + 10,000 images) is one switch away:
-``load_fashion_mnist("full")``. Both come as plain uint8 NumPy arrays, like
+``load_fashion_mnist("full")`` (found and checked by ``utils/full_set.py``).
+Both come as plain uint8 NumPy arrays, like
 ``keras.datasets``; ``make_dataset`` turns them into a ``tf.data`` pipeline that
 resizes each batch for VGG16 on the fly. Introduced in chapter 00.
 
@@ -13,14 +14,13 @@ the data stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from utils.assets import DATA_DIR, FIX_COMMAND, AssetError, verify_sha256
-from utils.idx import idx_bytes, read_idx
+from utils.idx import read_idx
 from utils.validation import flag, whole_number
 
 CLASS_NAMES = (
@@ -59,29 +59,6 @@ BUNDLED_SHA256 = dict(
             "3f7d786aad0d8785412c52f89d76e68a6e14cc2e739c4b39fbbf1702e8641bff",  # train labels
             "91847c516808abdbb55d35dec0f146b4a1b536dfd994a34b8df4beac4689ff6f",  # test images
             "5793f83c8bee8c24f9102452daac41a2e1e7c3a2086969e4e082f47268bae6cd",  # test labels
-        ),
-        strict=True,
-    )
-)
-
-# Where the full set may already be on disk, tried in this order.
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-KERAS_CACHE_DIR = (
-    Path(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")))
-    / "datasets"
-    / "fashion-mnist"
-)
-FULL_FIX = "sudo apt-get install dataset-fashion-mnist"
-# sha256 of the *decompressed* official files. The .gz bytes differ between copies
-# (Debian rewrites the gzip header), the data inside does not.
-FULL_IDX_SHA256 = dict(
-    zip(
-        FILE_NAMES,
-        (
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",  # train images
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",  # train labels
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",  # test images
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",  # test labels
         ),
         strict=True,
     )
@@ -152,7 +129,9 @@ def load_fashion_mnist(source: str = "bundled"):
     if source == "bundled":
         return _load_bundled()
     if source == "full":
-        return _load_full()
+        from utils import full_set  # imports this module
+
+        return full_set.load()
     raise ValueError(f"source must be 'bundled' or 'full', got {source!r}.")
 
 
@@ -175,61 +154,6 @@ def read_idx_folder(folder: str | os.PathLike, fix: str = FIX_COMMAND):
         except ValueError as error:
             raise AssetError(f"The {split} files in {folder} do not match: {error}", fix) from error
     return (x_train, y_train), (x_test, y_test)
-
-
-def verify_full(arrays) -> None:
-    """Raise AssetError unless ``arrays`` are exactly the official full data set.
-
-    Compares the sha256 of the uncompressed IDX data, so any gzip packaging of the
-    official files passes. Introduced in chapter 00.
-    """
-    (x_train, y_train), (x_test, y_test) = arrays
-    for name, array in zip(FILE_NAMES, (x_train, y_train, x_test, y_test), strict=True):
-        actual = hashlib.sha256(idx_bytes(array)).hexdigest()
-        if actual != FULL_IDX_SHA256[name]:
-            raise AssetError(
-                f"{name} is not the official Fashion-MNIST file "
-                f"(data sha256 {actual[:12]}..., expected {FULL_IDX_SHA256[name][:12]}...).",
-                FULL_FIX,
-            )
-
-
-def _download_with_keras():
-    """Let Keras download (or find in its cache) the full set; needs internet."""
-    import keras
-
-    (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
-    return (x_train, y_train), (x_test, y_test)
-
-
-def _load_full():
-    tried = []
-    for folder in (DEBIAN_DIR, KERAS_CACHE_DIR):
-        missing = [name for name in FILE_NAMES if not (folder / name).is_file()]
-        if missing:
-            tried.append(f"{folder}: missing {', '.join(missing)}")
-            continue
-        try:
-            arrays = read_idx_folder(folder, fix=FULL_FIX)
-            verify_full(arrays)
-            return arrays
-        except AssetError as error:
-            tried.append(f"{folder}: {error.problem}")
-    try:
-        arrays = _download_with_keras()
-        for x, y in arrays:
-            _check_pair(x, y)
-        verify_full(arrays)
-        return arrays
-    except Exception as error:  # any failure (no network, bad file) means no download
-        tried.append(f"download with keras.datasets.fashion_mnist: {type(error).__name__}: {error}")
-    raise AssetError(
-        "The full Fashion-MNIST data set was not found.\n  Tried:\n    - "
-        + "\n    - ".join(tried)
-        + f"\n  Install it with `{FULL_FIX}`, or copy the four files "
-        f"({', '.join(FILE_NAMES)}) into {KERAS_CACHE_DIR}.",
-        FULL_FIX,
-    )
 
 
 # --------------------------------------------------------------------------- sampling

@@ -52,7 +52,7 @@ def read_idx(path: str | os.PathLike, fix: str = FIX_COMMAND) -> np.ndarray:
 def idx_bytes(array: np.ndarray) -> bytes:
     """The uncompressed IDX encoding of ``array``: magic, dimensions, big-endian values.
 
-    ``verify_full`` hashes it; ``tools/make_subset.py`` compresses and writes it.
+    ``full_set.verify`` hashes it; ``tools/make_subset.py`` compresses and writes it.
     """
     array = np.asarray(array)
     codes = {dtype.newbyteorder("="): code for code, dtype in _IDX_DTYPES.items()}
