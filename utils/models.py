@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from utils import feature_rows
 from utils.validation import whole_number
 
 VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
@@ -67,26 +68,27 @@ def linear_head(
     )
 
 
-def standardized_head(train_features, n_classes=10, hidden_units=1024,
+def standardized_head(features, rows=None, n_classes=10, hidden_units=1024,
                       dropout=0.5, name="head"):
     """Flatten -> standardise -> Dense(relu) -> Dropout -> Dense(softmax).
 
-    Each feature is standardised with its mean and variance on
-    ``train_features``. A feature that never varies on those images would be
-    divided by almost zero, so the variance is floored at 1 % of the average
-    feature's. The two statistics are the weights of a frozen
-    BatchNormalization layer (frozen, it only applies them), so they can be
-    replaced later, as ``finetune.start_over`` does. Introduced in chapter 05.
+    Each feature is standardised with its mean and variance over the training
+    ``rows`` of ``features`` (all rows if None), read a chunk at a time, so
+    that a memory-mapped cache file is never read whole. A feature that never
+    varies on those images would be divided by almost zero, so the variance is
+    floored at 1 % of the average feature's. The two statistics are the
+    weights of a frozen BatchNormalization layer (frozen, it only applies
+    them), so they can be replaced later, as ``finetune.start_over`` does.
+    Introduced in chapter 05.
     """
-    flat = train_features.reshape(len(train_features), -1)
-    variance = flat.var(axis=0)
+    mean, variance = feature_rows.mean_and_variance(features, rows)
     variance = np.maximum(variance, 0.01 * variance.mean())
     standardize = keras.layers.BatchNormalization(center=False, scale=False,
                                                   epsilon=1e-6)
     standardize.trainable = False
     head = keras.Sequential(
         [
-            keras.Input(shape=train_features.shape[1:]),
+            keras.Input(shape=features.shape[1:]),
             keras.layers.Flatten(),
             standardize,
             keras.layers.Dense(hidden_units, activation="relu"),
@@ -95,7 +97,7 @@ def standardized_head(train_features, n_classes=10, hidden_units=1024,
         ],
         name=name,
     )
-    standardize.set_weights([flat.mean(axis=0), variance])
+    standardize.set_weights([mean, variance])
     return head
 
 
