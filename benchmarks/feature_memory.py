@@ -20,27 +20,20 @@ test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from memory_sampler import run_child  # beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 
+
 CHILD = r"""
-import json, sys, threading, time
-sys.path.insert(0, {root!r})
-peak = {{"RssAnon": 0, "RssFile": 0}}
-def sample():
-    while True:
-        for line in open("/proc/self/status"):
-            key = line.split(":")[0]
-            if key in peak:
-                peak[key] = max(peak[key], int(line.split()[1]))
-        time.sleep(0.05)
-threading.Thread(target=sample, daemon=True).start()
+import json, sys, time
+sys.path[:0] = [{root!r}, {root!r} + "/benchmarks"]
+from memory_sampler import start
+peak = start()
 import keras, numpy as np
 from utils import data, features, weights
 (x_train, _), (x_test, _) = data.load_fashion_mnist()
@@ -64,12 +57,7 @@ print(json.dumps({{"before": before, "peak": peak, "seconds": seconds,
 def run(mode: str, size: int, count: int, cache: str) -> dict:
     code = CHILD.format(root=str(ROOT), size=size, count=count,
                         memory_map=mode.startswith("memory-mapped"))
-    env = dict(os.environ, TLBOOK_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", code], env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(code, mode, TLBOOK_CACHE_DIR=cache)
 
 
 def main() -> None:
