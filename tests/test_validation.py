@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from utils.validation import flag, positive_number, whole_number
+from utils.validation import flag, positive_number, row_numbers, whole_number
 
 
 @pytest.mark.parametrize("value", [0, 7, np.int64(7), np.uint8(3)])
@@ -48,3 +48,24 @@ def test_flags_are_true_or_false_only():
     for value in (0, 1, "yes", None):
         with pytest.raises(ValueError, match="shuffle must be True or False"):
             flag(value, "shuffle")
+
+
+def test_row_numbers_come_back_as_an_integer_array():
+    rows = row_numbers([3, 0, 2], 4)
+    assert rows.tolist() == [3, 0, 2] and rows.dtype.kind == "i"
+    assert row_numbers(np.array([], dtype=np.int64), 4).size == 0
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([0.0, 1.0], "1-D array of row numbers"),
+        ([[0, 1]], "1-D array of row numbers"),
+        ([True, False], "1-D array of row numbers"),
+        ([0, 4], r"train must lie in \[0, 4\), got values from 0 to 4"),
+        ([-1, 2], r"must lie in \[0, 4\)"),
+    ],
+)
+def test_anything_else_is_not_row_numbers(rows, message):
+    with pytest.raises(ValueError, match=message):
+        row_numbers(rows, 4, "train")

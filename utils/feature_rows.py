@@ -15,23 +15,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from utils.validation import flag, whole_number
+from utils.validation import flag, row_numbers, whole_number
 
 # The largest chunk of rows read at once (bytes of float32 features).
 CHUNK_BYTES = 256 * 2**20
-
-
-def _row_index(rows, n: int, name: str = "rows") -> np.ndarray:
-    index = np.asarray(rows)
-    if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be a 1-D array of row numbers, got {index.dtype} {index.shape}."
-        )
-    if len(index) and (index.min() < 0 or index.max() >= n):
-        raise ValueError(
-            f"{name} must lie in [0, {n}), got values from {index.min()} to {index.max()}."
-        )
-    return index
 
 
 def chunk_rows(features: np.ndarray, max_bytes: int = CHUNK_BYTES) -> int:
@@ -50,21 +37,19 @@ def mean_and_variance(features: np.ndarray, rows=None, max_bytes: int = CHUNK_BY
     pairwise update of Chan, Golub and LeVeque), which agrees with NumPy to
     float32 rounding.
     """
-    index = np.arange(len(features)) if rows is None else _row_index(rows, len(features))
+    index = np.arange(len(features)) if rows is None else row_numbers(rows, len(features))
     if len(index) == 0:
         raise ValueError("there are no rows to compute a mean and a variance from.")
     step = chunk_rows(features, max_bytes)
-    count, mean, m2 = 0, None, None
+    if len(index) <= step:  # one chunk: NumPy's own numbers
+        flat = np.asarray(features[index]).reshape(len(index), -1)
+        return flat.mean(axis=0), flat.var(axis=0)
+    count = 0
+    mean = m2 = np.zeros(int(np.prod(features.shape[1:])), np.float64)
     for start in range(0, len(index), step):
-        chunk = np.asarray(features[index[start : start + step]])
-        flat = chunk.reshape(len(chunk), -1)
-        if len(index) <= step:  # one chunk: NumPy's own numbers
-            return flat.mean(axis=0), flat.var(axis=0)
+        flat = np.asarray(features[index[start : start + step]]).reshape(-1, len(mean))
         chunk_mean = flat.mean(axis=0, dtype=np.float64)
         chunk_m2 = ((flat - chunk_mean) ** 2).sum(axis=0)
-        if mean is None:
-            count, mean, m2 = len(flat), chunk_mean, chunk_m2
-            continue
         total = count + len(flat)
         delta = chunk_mean - mean
         mean = mean + delta * len(flat) / total
@@ -119,7 +104,7 @@ class Batches(keras.utils.PyDataset):
                 f"labels has {len(labels)} entries but features has {len(features)} rows."
             )
         self.features, self.labels = features, np.asarray(labels)
-        self.rows = _row_index(rows, len(features))
+        self.rows = row_numbers(rows, len(features))
         if len(self.rows) == 0:
             raise ValueError("rows is empty: there is nothing to train on.")
         self.batch_size = whole_number(batch_size, "batch_size", low=1)

@@ -44,3 +44,17 @@ def flag(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}.")
     return bool(value)
+
+
+def row_numbers(rows, n: int, name: str = "rows") -> np.ndarray:
+    """``rows`` as a 1-D integer array, if every entry is a row number in ``[0, n)``."""
+    index = np.asarray(rows)
+    if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be a 1-D array of row numbers, got {index.dtype} {index.shape}."
+        )
+    if len(index) and (index.min() < 0 or index.max() >= n):
+        raise ValueError(
+            f"{name} must lie in [0, {n}), got values from {index.min()} to {index.max()}."
+        )
+    return index
