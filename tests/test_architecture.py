@@ -27,7 +27,7 @@ VGG16_RECEPTIVE_FIELDS = {
 def test_block_table_adds_up_to_count_params(random_vgg):
     rows = ch03.block_table(random_vgg)
     assert [row["block"] for row in rows] == list(models.VGG16_BLOCKS)
-    assert [row["convolutions"] for row in rows] == [2, 2, 3, 3, 3]
+    assert [row["convs"] for row in rows] == [2, 2, 3, 3, 3]
     assert sum(row["parameters"] for row in rows) == random_vgg.count_params() == 14_714_688
     assert rows[0]["parameters"] == (3 * 3 * 3 * 64 + 64) + (3 * 3 * 64 * 64 + 64)
     assert [row["output shape"] for row in rows] == [

@@ -119,7 +119,7 @@ def _describe(
     if ops == ["Mul", "Add"]:
         channels = weight_shapes[0][0]
         if name.startswith("batch_normalization"):
-            return "BatchNorm", f"BatchNorm, folded: x * scale + offset ({channels} channels)"
+            return "BatchNorm", f"BatchNorm as x * scale + offset ({channels} channels)"
         return "ScaleShift", f"x * scale + offset ({channels} channels)"
     if "Reshape" in ops:
         return "Flatten", "Flatten"
