@@ -74,9 +74,9 @@ def test_standardize_matches_the_linear_head(problem):
     assert np.all(train[:, 5] == 0)  # a constant feature becomes 0, not nan
 
 
-def test_softmax_head_adds_weight_decay_to_the_loss(problem):
+def test_linear_head_adds_weight_decay_to_the_loss(problem):
     features, labels = problem
-    head = ch02.softmax_head(features, weight_decay=0.1)
+    head = ch02.linear_head(features, weight_decay=0.1)
     head.compile(loss="sparse_categorical_crossentropy")
     kernel, bias = head.layers[-1].get_weights()
     by_keras = head.evaluate(features, labels, batch_size=60, verbose=0)
@@ -85,12 +85,12 @@ def test_softmax_head_adds_weight_decay_to_the_loss(problem):
         ch02.regularised_risk(standardised, labels, kernel, bias, 0.1), abs=1e-4
     )
     with pytest.raises(ValueError):
-        ch02.softmax_head(features, weight_decay=-1.0)
+        ch02.linear_head(features, weight_decay=-1.0)
 
 
 def test_zero_head_starts_at_log_n_classes(problem):
     features, labels = problem
-    head = ch02.softmax_head(features, kernel_initializer="zeros")
+    head = ch02.linear_head(features, kernel_initializer="zeros")
     history = ch02.gradient_descent(head, features, labels, 0.1, 1)
     assert history["loss"][0] == pytest.approx(np.log(10), abs=1e-6)
     assert history["accuracy"][0] == pytest.approx(0.1)
@@ -101,7 +101,7 @@ def test_gradient_descent_equals_model_fit(problem):
     heads = []
     for _ in range(2):
         training.seed_everything(0)
-        heads.append(ch02.softmax_head(features, weight_decay=0.01))
+        heads.append(ch02.linear_head(features, weight_decay=0.01))
     heads[1].set_weights(heads[0].get_weights())
     by_hand = ch02.gradient_descent(heads[0], features, labels, 0.05, 20, 0.01)
     heads[1].compile(optimizer=keras.optimizers.SGD(0.05), loss="sparse_categorical_crossentropy")
@@ -119,7 +119,7 @@ def test_gradient_descent_equals_model_fit(problem):
 )
 def test_bad_learning_rates_and_steps_are_rejected(problem, rate, steps):
     features, labels = problem
-    head = ch02.softmax_head(features)
+    head = ch02.linear_head(features)
     with pytest.raises(ValueError):
         ch02.gradient_descent(head, features, labels, rate, steps)
     curves = objective.GradientDescentCurves(objective.standardize(features)[0], labels)
@@ -130,7 +130,7 @@ def test_bad_learning_rates_and_steps_are_rejected(problem, rate, steps):
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 def test_fast_curves_equal_plain_gradient_descent(problem, weight_decay):
     features, labels = problem
-    head = ch02.softmax_head(features, weight_decay=weight_decay, kernel_initializer="zeros")
+    head = ch02.linear_head(features, weight_decay=weight_decay, kernel_initializer="zeros")
     plain = ch02.gradient_descent(head, features, labels, 0.05, 30, weight_decay)
     curves = objective.GradientDescentCurves(
         objective.standardize(features)[0], labels, weight_decay

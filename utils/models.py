@@ -45,27 +45,30 @@ def recipe_head(
     return keras.Sequential(layers, name=name)
 
 
-def linear_head(
-    train_features: np.ndarray, n_classes: int = 10, name: str = "linear_probe"
-) -> keras.Sequential:
-    """A linear softmax classifier on standardised, flattened features.
+def linear_head(train_features, n_classes=10, weight_decay=0.0,
+                kernel_initializer="glorot_uniform", name="linear_probe"):
+    """Flatten -> standardise -> Dense(n_classes, softmax), with an L2 penalty
+    of ``weight_decay`` on the kernel W.
 
-    The feature scale of a random network differs wildly from an ImageNet one;
-    standardising with the training features' mean and spread puts both on the
-    same footing. Introduced in chapter 00 (the probe).
+    Standardising with the training features' mean and spread puts features
+    of any scale on the same footing (a random network's and an ImageNet
+    one's differ wildly). Used from chapter 00 (the probe); written out in
+    chapter 02.
     """
-    flat_dim = int(np.prod(train_features.shape[1:]))
-    normalizer = keras.layers.Normalization(axis=-1)
-    normalizer.adapt(train_features.reshape(len(train_features), flat_dim))
-    return keras.Sequential(
-        [
-            keras.Input(shape=train_features.shape[1:]),
-            keras.layers.Flatten(),
-            normalizer,
-            keras.layers.Dense(n_classes, activation="softmax"),
-        ],
-        name=name,
-    )
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    flat = train_features.reshape(len(train_features), -1)
+    standardise = keras.layers.Normalization(axis=-1)
+    standardise.adapt(flat)
+    penalty = keras.regularizers.L2(weight_decay) if weight_decay else None
+    return keras.Sequential([
+        keras.Input(shape=train_features.shape[1:]),
+        keras.layers.Flatten(),
+        standardise,
+        keras.layers.Dense(n_classes, activation="softmax",
+                           kernel_initializer=kernel_initializer,
+                           kernel_regularizer=penalty),
+    ], name=name)
 
 
 def standardized_head(features, rows=None, n_classes=10, hidden_units=1024,
