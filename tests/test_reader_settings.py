@@ -23,14 +23,15 @@ READER_SETTINGS = {
         "SEED = 1\nTRAIN_PER_CLASS = 10\nRECIPE_EPOCHS = 1\nHEAD_EPOCHS = 3\nPATIENCE = 1"
     ),
     "05_fine_tuning": (
-        "SEED = 3\nSEEDS = (3,)\nTRAIN_PER_CLASS = 10\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"
+        "SEED = 3\nSEEDS = (3,)\nTRAIN_PER_CLASS = 10\nVAL_PER_CLASS = 10\nHEAD_EPOCHS = 2\n"
+        "FINE_TUNE_EPOCHS = 1"
     ),
     "06_full_fine_tuning": (
-        "SEED = 1\nSEEDS = (1, 2)\nTRAIN_PER_CLASS = 5\nHEAD_EPOCHS = 2\n"
+        "SEED = 1\nSEEDS = (1, 2)\nTRAIN_PER_CLASS = 5\nVAL_PER_CLASS = 10\nHEAD_EPOCHS = 2\n"
         "FULL_EPOCHS = 1\nLEARNING_RATES = (1e-4, 1e-5)"
     ),
     "07_choosing_a_strategy": (
-        "SEEDS = (5,)\nSIZES = (2, 5)\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"
+        "SEEDS = (5,)\nSIZES = (2, 5)\nVAL_PER_CLASS = 10\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"
     ),
     "09_limits_and_pitfalls": (
         "SEED = 1\nTRAIN_PER_CLASS = 20\nFEW_LABELS = (2, 5)\nDRAWS = 1\nHEAD_EPOCHS = 3\n"
