@@ -8,7 +8,7 @@ Reads the execution times that Jupyter records in every executed code cell
 ``shell.execute_reply``) and writes ``benchmarks/cell_costs.md``: per chapter,
 the time of all its cells, the cells that took at least ``--min-seconds``, and
 for each of those the section it belongs to and its first line. It is the
-inventory behind the book's time budget (issue: whole book <= 15 minutes):
+inventory behind the book's time budget (the whole book in at most 15 minutes here):
 which experiment costs what, so that a cut can be chosen for its lesson. A
 benchmark's report, not a test: it asserts nothing.
 """
