@@ -7,7 +7,7 @@ Reads the execution times that Jupyter records in every executed code cell
 (``metadata.execution``: from ``iopub.execute_input`` to
 ``shell.execute_reply``) and writes ``benchmarks/cell_costs.md``: per chapter,
 the time of all its cells, the cells that took at least ``--min-seconds``, and
-for each of those the section it belongs to and its first line. It is the
+the section each of those belongs to. It is the
 inventory behind the book's time budget (the whole book in at most 15 minutes here):
 which experiment costs what, so that a cut can be chosen for its lesson. A
 benchmark's report, not a test: it asserts nothing.
@@ -33,7 +33,7 @@ def _seconds(cell: dict) -> float | None:
 
 
 def cell_costs(notebook: Path) -> tuple[float, list[dict]]:
-    """All code cells' seconds, and one row per code cell: seconds, section, first line."""
+    """All code cells' seconds, and one row per executed code cell: its number, seconds, section."""
     cells = json.loads(notebook.read_text())["cells"]
     section, rows, total = "(top)", [], 0.0
     for number, cell in enumerate(cells):
@@ -47,8 +47,7 @@ def cell_costs(notebook: Path) -> tuple[float, list[dict]]:
         if seconds is None:
             continue
         total += seconds
-        first = next((line for line in source.splitlines() if line.strip()), "")
-        rows.append({"cell": number, "seconds": seconds, "section": section, "first": first})
+        rows.append({"cell": number, "seconds": seconds, "section": section})
     return total, rows
 
 
@@ -62,8 +61,8 @@ def report(folder: Path, min_seconds: float) -> str:
         f"{executed:%Y-%m-%d} (`benchmarks/run_chapters.py --keep`), as Jupyter "
         "recorded each cell's time; a chapter's wall time adds its kernel's start.",
         "",
-        "| chapter | all cells (s) | cell | s | section | first line |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
+        "| chapter | all cells (s) | cell | s | section |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     grand = 0.0
     for notebook in notebooks:
@@ -72,12 +71,11 @@ def report(folder: Path, min_seconds: float) -> str:
         slow = sorted((r for r in rows if r["seconds"] >= min_seconds), key=lambda r: -r["seconds"])
         chapter, all_cells = notebook.stem, f"{total:.1f}"
         if not slow:
-            lines.append(f"| {chapter} | {all_cells} | | | | |")
+            lines.append(f"| {chapter} | {all_cells} | | | |")
         for row in slow:
-            first = row["first"].replace("|", "\\|")[:60]
+            section = row["section"].replace("|", "\\|")
             lines.append(
-                f"| {chapter} | {all_cells} | {row['cell']} | {row['seconds']:.1f} "
-                f"| {row['section']} | `{first}` |"
+                f"| {chapter} | {all_cells} | {row['cell']} | {row['seconds']:.1f} | {section} |"
             )
             chapter = all_cells = ""  # on the chapter's first row only
     lines += ["", f"All cells of all chapters: {grand:.1f} s.", ""]
