@@ -143,3 +143,31 @@ def test_accuracy_refuses_a_dataset_without_labels_or_without_batches():
         training.accuracy(_softmax_model(), tf.data.Dataset.from_tensor_slices(x).batch(4))
     with pytest.raises(ValueError, match="empty dataset"):
         training.accuracy(_softmax_model(), tf.data.Dataset.from_tensor_slices((x, x)).take(0))
+
+
+def test_iterating_a_dataset_turns_autotuning_off(monkeypatch):
+    import tensorflow as tf
+
+    seen = []
+    monkeypatch.setattr(training, "_ITERATE", lambda d: seen.append(d) or iter([]))
+    iter(tf.data.Dataset.range(3))
+    assert seen[-1].options().autotune.enabled is False
+    options = tf.data.Options()
+    options.autotune.enabled = True  # a dataset's own choice is kept
+    iter(tf.data.Dataset.range(3).with_options(options))
+    assert seen[-1].options().autotune.enabled is True
+
+
+def test_datasets_and_keras_give_the_same_batches_without_autotuning():
+    import tensorflow as tf
+
+    assert tf.data.Dataset.__iter__ is training._iterate_without_autotuning
+    # a second import of the module finds TensorFlow's own __iter__ here
+    assert tf.data.Dataset.__iter__.__wrapped__ is training._ITERATE
+    assert training._ITERATE is not training._iterate_without_autotuning
+    assert [int(x) for x in tf.data.Dataset.range(5).shuffle(5, seed=1)] == [
+        int(x) for x in training._ITERATE(tf.data.Dataset.range(5).shuffle(5, seed=1))
+    ]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    x = np.arange(10, dtype="float32").reshape(5, 2)
+    np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), rtol=1e-6)
