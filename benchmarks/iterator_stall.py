@@ -8,8 +8,10 @@ batches of 128) again and again, first with tf.data's autotuning on
 book). With autotuning on, every iterator starts a thread that sleeps 10, 20,
 40, ... ms between rounds; deleting the iterator sometimes waits for the next
 round, so a call can end at 10 x (2**k - 1) ms after it started (2.55 s,
-5.11 s, ...) with both cores idle. The slowest calls show it. This is a
-benchmark, not a test: it prints and asserts nothing.
+5.11 s, ...) with both cores idle: calls that end at one of those times
+show it. The count of calls over 1.5 times the fastest is only a summary (a
+shared machine's own speed can drift that much). This is a benchmark, not a
+test: it prints and asserts nothing.
 """
 
 from __future__ import annotations
@@ -49,11 +51,11 @@ def main() -> None:
     ):
         tf.data.Dataset.__iter__ = iterate
         seconds = call_seconds(model, images, calls)
-        median = statistics.median(seconds)
-        slow = sum(s > 1.5 * median for s in seconds)
+        fastest = min(seconds)
+        slow = sum(s > 1.5 * fastest for s in seconds)
         print(
-            f"{name}: median {median:.2f} s, slowest {max(seconds):.2f} s, "
-            f"{slow} of {calls} calls over 1.5 x the median"
+            f"{name}: fastest {fastest:.2f} s, median {statistics.median(seconds):.2f} s, "
+            f"slowest {max(seconds):.2f} s; {slow} of {calls} calls over 1.5 x the fastest"
         )
         print("  " + " ".join(f"{s:.2f}" for s in seconds))
     tf.data.Dataset.__iter__ = book_iterate
