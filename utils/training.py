@@ -25,8 +25,8 @@ def _iterate_without_autotuning(dataset):
     pass and every ``predict`` or ``evaluate``. With autotuning on (TensorFlow's
     default), each iterator starts a thread that wakes after 10, 20, 40, ...
     milliseconds, and deleting the iterator sometimes waits for its next wake-up:
-    on the book's 2-core machine, in runs of 10 to 20 calls, between one in ten
-    and two in five of the ``predict`` calls that took 2.7 s ended at 5.1 s
+    on the book's 2-core machine, in runs of 10 to 20 calls, up to two in five
+    of the ``predict`` calls that took 2.7 s ended at 5.1 s
     (10 + 20 + ... + 2,560 ms), both cores idle meanwhile
     (``benchmarks/iterator_stall.py``). Autotuning only sizes buffers and
     thread counts, so the batches, their order and every result stay the same;
