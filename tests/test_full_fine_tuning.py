@@ -23,7 +23,7 @@ def test_the_rows_read_are_every_seeds_training_and_validation_rows():
     for seed in SEEDS:
         split = data.book_split_indices(20, 100, seed=seed)
         assert np.isin(split["train"], read).all() and np.isin(split["val"], read).all()
-    assert len(read) == len(set(read.tolist())) < 6000  # sorted, no repeats, not all
+    assert len(read) == len(set(read.tolist())) < 6000  # no repeats, not all
 
 
 def test_the_comparison_refuses_a_seed_whose_rows_were_not_computed():
