@@ -1,4 +1,4 @@
-"""Data-parallel training (chapter 10, utils/distributed.py) learns what one device learns.
+"""Data-parallel training (chapter 10, utils/chapters/distributed.py) learns what one device learns.
 
 The chapter's two set-ups, on a small model and random data so that they stay quick:
 
@@ -31,7 +31,8 @@ import numpy as np
 import psutil
 import pytest
 
-from utils import distributed, training
+from utils import training
+from utils.chapters import distributed
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180  # seconds for any process started here; a normal run takes about 10
@@ -69,7 +70,8 @@ MIRRORED = f"""
 import json
 import utils  # quiet TensorFlow, Keras on its TensorFlow backend
 {COMMON}
-from utils import distributed, training
+from utils import training
+from utils.chapters import distributed
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -124,9 +126,9 @@ def _kill(processes):
 
 
 def _leftover_workers():
-    """Processes started by this test process that still run utils.distributed."""
+    """Processes started by this test process that still run utils.chapters.distributed."""
     children = psutil.Process().children(recursive=True)
-    return [p for p in children if "utils.distributed" in " ".join(p.cmdline())]
+    return [p for p in children if "utils.chapters.distributed" in " ".join(p.cmdline())]
 
 
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():

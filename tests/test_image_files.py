@@ -1,4 +1,4 @@
-"""Tests for utils.image_files: reading image files safely and writing them.
+"""Tests for utils.chapters.image_files: reading image files safely and writing them.
 
 Every image is generated in ``tmp_path``; no model is involved, so the whole
 file runs in seconds.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import image_files
+from utils.chapters import image_files
 
 
 def images(n=4, seed=0, size=28):

@@ -1,5 +1,5 @@
 """Chapter 02's objective: the code the chapter writes out (cross-entropy, the head,
-gradient descent; read from the chapter) and utils.objective's fast loss curves."""
+gradient descent; read from the chapter) and utils.chapters.objective's fast loss curves."""
 
 import keras
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from chapter_code import definitions
 
-from utils import data, models, objective, training
+from utils import data, models, training
+from utils.chapters import objective
 from utils.validation import positive_number, whole_number
 
 ch02 = definitions(

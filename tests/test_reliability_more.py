@@ -25,7 +25,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from tools import prepare_data
-from utils import assets, image_files, model_files
+from utils import assets, model_files
+from utils.chapters import image_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIENTATION = 0x0112  # the EXIF tag

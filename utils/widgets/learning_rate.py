@@ -14,7 +14,7 @@ from utils.widgets.base import Panel, clamp
 class LearningRateExplorer(Panel):
     """Choose a learning rate and a number of steps; see gradient descent's loss curve.
 
-    ``curves`` is a :class:`utils.objective.GradientDescentCurves` (precomputed
+    ``curves`` is a :class:`utils.chapters.objective.GradientDescentCurves` (precomputed
     Gram matrix of cached features), so each curve takes well under a second.
     A ``reference_rate`` curve, computed once, is drawn faintly for comparison.
     Learning rates outside [1e-5, 10] and step counts outside [1, max_steps]
@@ -35,10 +35,10 @@ class LearningRateExplorer(Panel):
         initial_rate: float = 0.03,
         initial_steps: int = 100,
     ):
-        from utils import objective
+        from utils.chapters import objective
 
         if not isinstance(curves, objective.GradientDescentCurves):
-            raise ValueError("curves must be a utils.objective.GradientDescentCurves")
+            raise ValueError("curves must be a utils.chapters.objective.GradientDescentCurves")
         self.curves = curves
         self.max_steps = whole_number(max_steps, "max_steps", low=1, high=2000)
         self.reference = None
@@ -74,7 +74,7 @@ class LearningRateExplorer(Panel):
 
     def show(self, learning_rate: float, steps: int) -> plt.Figure:
         """Run ``steps`` steps of gradient descent at ``learning_rate``; draw the loss curve."""
-        from utils import objective
+        from utils.chapters import objective
 
         rate, steps, self.message.value = self._check(learning_rate, steps)
         self.losses = self.curves.losses(rate, steps)

@@ -1,6 +1,6 @@
 """Data-parallel training with tf.distribute; chapter 10 writes out every function here.
 
-A worker of MultiWorkerMirroredStrategy runs ``python -m utils.distributed FOLDER``.
+A worker of MultiWorkerMirroredStrategy runs ``python -m utils.chapters.distributed FOLDER``.
 """
 
 import contextlib
@@ -116,7 +116,7 @@ def run_workers(folder, n_workers, timeout):
     running are stopped and the error shows the failed worker's log.
     """
     folder, ports = Path(folder), free_ports(n_workers)
-    cmd = [sys.executable, "-m", "utils.distributed", str(folder)]
+    cmd = [sys.executable, "-m", "utils.chapters.distributed", str(folder)]
     workers, deadline = [], time.monotonic() + timeout
     try:
         for index in range(n_workers):

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import data, image_files, model_files
+from utils import data, model_files
+from utils.chapters import image_files
 
 # What keras.applications.vgg16.preprocess_input subtracts from the B, G and R channels.
 VGG16_BGR_MEANS = (103.939, 116.779, 123.68)
