@@ -3,7 +3,10 @@ is the same code as the module's function of that name (compared as syntax
 trees, so comments and blank lines may differ, code may not)."""
 
 import ast
+import io
 import json
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,61 @@ def test_saved_function_is_the_modules_code(source, module):
 
 def test_some_chapter_saves_a_function():
     assert list(saved_cells()), "no chapter cell starts with '# Saved in utils/...'"
+
+
+def _without_comments(source: str) -> str:
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    comments = {(t.start[0], t.start[1]) for t in tokens if t.type == tokenize.COMMENT}
+    lines = source.splitlines()
+    for row, column in comments:
+        lines[row - 1] = lines[row - 1][:column]
+    return "\n".join(lines)
+
+
+def _chapters() -> dict[str, tuple[str, set[tuple[str, str]]]]:
+    """Per chapter number: its code, and the (module, name) pairs its "# Saved in" cells define."""
+    chapters = {}
+    for notebook in NOTEBOOKS:
+        cells = [
+            "".join(cell["source"])
+            for cell in json.loads(notebook.read_text())["cells"]
+            if cell["cell_type"] == "code"
+        ]
+        saved = {
+            (cell.splitlines()[0].removeprefix("# Saved in ").strip(), name)
+            for cell in cells
+            if cell.startswith("# Saved in ")
+            for name in definitions(cell)
+        }
+        chapters[notebook.name[:2]] = ("\n".join(map(_without_comments, cells)), saved)
+    return chapters
+
+
+def _introduced_tags():
+    """(module path, name, chapter) for each top-level function or class of utils whose
+    docstring says "Introduced in chapter NN"."""
+    for path in sorted((ROOT / "utils").rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                found = re.search(r"Introduced in chapter (\d\d)", ast.get_docstring(node) or "")
+                if found:
+                    yield path, node.name, found.group(1)
+
+
+def test_introduced_in_names_the_first_chapter_that_uses_it():
+    """ "Introduced in chapter NN" names the first chapter whose code calls the helper
+    (as module.name, or widgets.name for a panel) or writes it out in a "# Saved in" cell.
+    Helpers that no chapter calls by name (used inside other helpers) are not checked."""
+    chapters = _chapters()
+    wrong = []
+    for path, name, chapter in _introduced_tags():
+        alias = "widgets" if path.parent.name == "widgets" else path.stem
+        module = path.relative_to(ROOT).as_posix()
+        users = [
+            number
+            for number, (code, saved) in chapters.items()
+            if re.search(rf"\b{alias}\.{name}\b", code) or (module, name) in saved
+        ]
+        if users and users[0] != chapter:
+            wrong.append(f"{module}:{name} says chapter {chapter}, first used in {users[0]}")
+    assert not wrong, "\n".join(wrong)

@@ -87,7 +87,7 @@ def check_images(x: np.ndarray, name: str = "images") -> np.ndarray:
 def check_labels(y: np.ndarray, n: int | None = None, name: str = "labels") -> np.ndarray:
     """Return ``y`` if it holds integer class ids in [0, 10) (and ``n`` of them), else ValueError.
 
-    Introduced in chapter 00.
+    Introduced in chapter 02.
     """
     if not isinstance(y, np.ndarray):
         raise ValueError(f"{name} must be a NumPy array, got {type(y).__name__}.")
@@ -265,7 +265,7 @@ def to_rgb(images: np.ndarray, size: int) -> np.ndarray:
 
     Returns float32 (N, size, size, 3) with pixel values 0..255 (no VGG16
     preprocessing). Meant for a few images (a figure); use ``make_dataset`` for
-    training. Introduced in chapter 00.
+    training. Introduced in chapter 03.
     """
     check_images(images)
     size = _check_size(size)
@@ -291,7 +291,7 @@ def make_dataset(
     int32 class ids, or float32 one-hot vectors with ``one_hot=True``. With
     ``shuffle=True`` the order changes every epoch but is the same in every run
     for the same ``seed`` (and the same TensorFlow global seed, if one is set).
-    Introduced in chapter 00.
+    Introduced in chapter 02.
     """
     import tensorflow as tf
 

@@ -37,7 +37,7 @@ def base_part(
 
     The returned model takes the output of ``after`` (for example cached
     block3 features) as input and shares its layers, and so its weights, with
-    ``base``. ``until=None`` runs to the end of the base. Introduced in chapter 05.
+    ``base``. ``until=None`` runs to the end of the base. Introduced in chapter 06.
     """
     start = _layer_index(base, after)
     stop = len(base.layers) - 1 if until is None else _layer_index(base, until)
@@ -127,7 +127,7 @@ def relative_change_by_block(
     ``W0`` are the weights in ``before`` (a :func:`snapshot`, for example of the
     ImageNet base), ``W`` the current ones; kernels and biases of all the
     block's layers count together. 0 means untouched; 1 means the change is as
-    large as the weights themselves. Introduced in chapter 06.
+    large as the weights themselves. Introduced in chapter 05.
     """
     now = _current(model)
     changes = {}
@@ -156,7 +156,7 @@ def restart(optimizer: keras.optimizers.Optimizer, learning_rate: float | None =
     rate. Reusing one optimiser for several runs over the *same* weights saves
     allocating its state again each time (for Adam, two numbers per trained
     weight). Works for optimisers whose state starts at zero, such as Adam and
-    SGD. Introduced in chapter 06.
+    SGD. Introduced in chapter 05.
     """
     rate = float(optimizer.learning_rate) if learning_rate is None else float(learning_rate)
     for variable in optimizer.variables:

@@ -141,7 +141,7 @@ def set_trainable_blocks(base: keras.Model, n_trainable: int) -> dict[str, int]:
     blocks, such as the head, keep their own trainable setting. A model
     without VGG16 blocks raises ValueError. Remember to ``compile()`` again
     after calling this. Returns the trainable and frozen parameter counts.
-    Introduced in chapter 00, used from chapter 03 on.
+    Introduced in chapter 02, used again in chapter 03.
     """
     n_trainable = whole_number(n_trainable, "n_trainable", low=0, high=len(VGG16_BLOCKS))
     layers = list(leaf_layers(base))
