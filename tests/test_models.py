@@ -45,6 +45,21 @@ def test_linear_head_standardises_features():
     assert models.parameter_counts(probe)["trainable"] == 12 * 4 + 4
 
 
+def test_standardization_floors_the_variance_of_a_feature_that_never_varies():
+    rng = np.random.default_rng(0)
+    train = rng.normal(5.0, 2.0, size=(50, 6)).astype("float32")
+    train[:, 2] = 0.0  # a ReLU that never fires on the training images
+    mean, variance = models.standardization_stats(train)
+    np.testing.assert_allclose(variance[[0, 1, 3, 4, 5]], train.var(axis=0)[[0, 1, 3, 4, 5]])
+    assert variance[2] == pytest.approx(0.01 * train.var(axis=0).mean())
+    new = np.array([[5.0, 5.0, 1.0, 5.0, 5.0, 5.0]], dtype="float32")  # it fires here
+    layer = models.standardization_layer(mean, variance)
+    by_layer = keras.ops.convert_to_numpy(layer(new))
+    np.testing.assert_allclose(by_layer, models.standardize(new, mean, variance), atol=1e-5)
+    assert abs(by_layer[0, 2]) < 10  # without the floor: 1 / sqrt(1e-6) = 1,000
+    assert not layer.trainable and len(layer.weights) == 2
+
+
 def test_transfer_model_joins_base_and_head(vgg_base):
     model = models.transfer_model(vgg_base, n_classes=10, hidden_units=32)
     assert model.output_shape == (None, 10)

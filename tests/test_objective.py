@@ -7,13 +7,14 @@ import pytest
 import tensorflow as tf
 from chapter_code import definitions
 
-from utils import data, models, training
+from utils import data, feature_rows, models, training
 from utils.chapters import objective
 from utils.validation import positive_number, whole_number
 
 ch02 = definitions(
-    "02_the_objective", keras=keras, np=np, tf=tf, data=data,
+    "02_the_objective", keras=keras, np=np, tf=tf, data=data, feature_rows=feature_rows,
     positive_number=positive_number, whole_number=whole_number,
+    STANDARDIZATION_EPSILON=models.STANDARDIZATION_EPSILON,
 )
 
 

@@ -48,13 +48,12 @@ def test_some_chapter_saves_a_function():
     assert list(saved_cells()), "no chapter cell starts with '# Saved in utils/...'"
 
 
-def _without_comments(source: str) -> str:
+def _names_used(source: str) -> str:
+    """The code's names and operators, space-separated: comments and strings
+    (docstrings included) left out, so that only code that runs counts."""
+    skip = {tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.NEWLINE}
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-    comments = {(t.start[0], t.start[1]) for t in tokens if t.type == tokenize.COMMENT}
-    lines = source.splitlines()
-    for row, column in comments:
-        lines[row - 1] = lines[row - 1][:column]
-    return "\n".join(lines)
+    return " ".join(t.string for t in tokens if t.type not in skip)
 
 
 def _chapters() -> dict[str, tuple[str, set[tuple[str, str]]]]:
@@ -72,7 +71,7 @@ def _chapters() -> dict[str, tuple[str, set[tuple[str, str]]]]:
             if cell.startswith("# Saved in ")
             for name in definitions(cell)
         }
-        chapters[notebook.name[:2]] = ("\n".join(map(_without_comments, cells)), saved)
+        chapters[notebook.name[:2]] = ("\n".join(map(_names_used, cells)), saved)
     return chapters
 
 
@@ -99,7 +98,7 @@ def test_introduced_in_names_the_first_chapter_that_uses_it():
         users = [
             number
             for number, (code, saved) in chapters.items()
-            if re.search(rf"\b{alias}\.{name}\b", code) or (module, name) in saved
+            if re.search(rf"\b{alias} \. {name}\b", code) or (module, name) in saved
         ]
         if users and users[0] != chapter:
             wrong.append(f"{module}:{name} says chapter {chapter}, first used in {users[0]}")

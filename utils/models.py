@@ -14,6 +14,8 @@ from utils import feature_rows
 from utils.validation import whole_number
 
 VGG16_BLOCKS = ("block1", "block2", "block3", "block4", "block5")
+# Added to the variance before its square root when standardising features.
+STANDARDIZATION_EPSILON = 1e-6
 
 
 def recipe_head(
@@ -45,6 +47,43 @@ def recipe_head(
     return keras.Sequential(layers, name=name)
 
 
+def standardization_stats(features, rows=None):
+    """Each flattened feature's mean and variance over the training ``rows``
+    of ``features`` (all rows if None), for standardising.
+
+    A feature that never varies on those images (a ReLU that never fires
+    there) has variance 0, and dividing by its square root would turn any
+    non-zero value on a new image into a huge number. So the variance is
+    floored at 1 % of the average feature's. The rows are read a chunk at a
+    time (``feature_rows.mean_and_variance``), so that a memory-mapped cache
+    file is never read whole. Introduced in chapter 02.
+    """
+    mean, variance = feature_rows.mean_and_variance(features, rows)
+    return mean, np.maximum(variance, 0.01 * variance.mean())
+
+
+def standardization_layer(mean, variance, epsilon=STANDARDIZATION_EPSILON):
+    """A layer computing (u - mean) / sqrt(variance + epsilon) per feature.
+
+    It is a BatchNormalization layer with nothing to learn, frozen
+    (``trainable = False``): frozen, it only applies the two statistics it
+    holds as weights, so they can be replaced later, as
+    ``finetune.start_over`` does. Introduced in chapter 02.
+    """
+    layer = keras.layers.BatchNormalization(center=False, scale=False,
+                                            epsilon=epsilon)
+    layer.trainable = False
+    layer.build((None, len(mean)))
+    layer.set_weights([mean, variance])
+    return layer
+
+
+def standardize(features, mean, variance, epsilon=STANDARDIZATION_EPSILON):
+    """What :func:`standardization_layer` computes, in NumPy (float32)."""
+    flat = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+    return ((flat - mean) / np.sqrt(variance + epsilon)).astype(np.float32)
+
+
 def linear_head(train_features, n_classes=10, weight_decay=0.0,
                 kernel_initializer="glorot_uniform", name="linear_probe"):
     """Flatten -> standardise -> Dense(n_classes, softmax), with an L2 penalty
@@ -57,14 +96,12 @@ def linear_head(train_features, n_classes=10, weight_decay=0.0,
     """
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    flat = train_features.reshape(len(train_features), -1)
-    standardise = keras.layers.Normalization(axis=-1)
-    standardise.adapt(flat)
+    mean, variance = standardization_stats(train_features)
     penalty = keras.regularizers.L2(weight_decay) if weight_decay else None
     return keras.Sequential([
         keras.Input(shape=train_features.shape[1:]),
         keras.layers.Flatten(),
-        standardise,
+        standardization_layer(mean, variance),
         keras.layers.Dense(n_classes, activation="softmax",
                            kernel_initializer=kernel_initializer,
                            kernel_regularizer=penalty),
@@ -75,33 +112,22 @@ def standardized_head(features, rows=None, n_classes=10, hidden_units=1024,
                       dropout=0.5, name="head"):
     """Flatten -> standardise -> Dense(relu) -> Dropout -> Dense(softmax).
 
-    Each feature is standardised with its mean and variance over the training
-    ``rows`` of ``features`` (all rows if None), read a chunk at a time, so
-    that a memory-mapped cache file is never read whole. A feature that never
-    varies on those images would be divided by almost zero, so the variance is
-    floored at 1 % of the average feature's. The two statistics are the
-    weights of a frozen BatchNormalization layer (frozen, it only applies
-    them), so they can be replaced later, as ``finetune.start_over`` does.
-    Introduced in chapter 05.
+    Each feature is standardised with its mean and floored variance over the
+    training ``rows`` of ``features`` (all rows if None), as in chapter 02's
+    linear head. Introduced in chapter 05.
     """
-    mean, variance = feature_rows.mean_and_variance(features, rows)
-    variance = np.maximum(variance, 0.01 * variance.mean())
-    standardize = keras.layers.BatchNormalization(center=False, scale=False,
-                                                  epsilon=1e-6)
-    standardize.trainable = False
-    head = keras.Sequential(
+    mean, variance = standardization_stats(features, rows)
+    return keras.Sequential(
         [
             keras.Input(shape=features.shape[1:]),
             keras.layers.Flatten(),
-            standardize,
+            standardization_layer(mean, variance),
             keras.layers.Dense(hidden_units, activation="relu"),
             keras.layers.Dropout(dropout),
             keras.layers.Dense(n_classes, activation="softmax"),
         ],
         name=name,
     )
-    standardize.set_weights([mean, variance])
-    return head
 
 
 def transfer_model(

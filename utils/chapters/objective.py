@@ -21,25 +21,20 @@ from numbers import Real
 import numpy as np
 import tensorflow as tf
 
-from utils import data
+from utils import data, models
 from utils.validation import positive_number, whole_number
-
-# Keras's Normalization divides by max(std, epsilon); so does standardize().
-_EPSILON = 1e-7
 
 
 def standardize(train_features: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     """Flatten features and standardise them with the training set's mean and spread.
 
-    The same transformation as the Normalization layer of
-    :func:`utils.models.linear_head` (population standard deviation, floored
-    at 1e-7). Returns float32 arrays: the training features first, then each
-    of ``others`` transformed with the *training* statistics.
+    The same transformation as the standardisation layer of
+    :func:`utils.models.linear_head` (the variance floored at 1 % of the
+    average feature's). Returns float32 arrays: the training features first,
+    then each of ``others`` transformed with the *training* statistics.
     """
-    flat = [np.asarray(f, dtype=np.float32).reshape(len(f), -1) for f in (train_features, *others)]
-    mean = flat[0].mean(axis=0, dtype=np.float64)
-    std = np.maximum(flat[0].std(axis=0, dtype=np.float64), _EPSILON)
-    return tuple(((f - mean) / std).astype(np.float32) for f in flat)
+    mean, variance = models.standardization_stats(train_features)
+    return tuple(models.standardize(f, mean, variance) for f in (train_features, *others))
 
 
 def _check_rate_and_steps(learning_rate, steps) -> tuple[float, int]:

@@ -278,11 +278,12 @@ def dead_unit_share(head, inputs: np.ndarray) -> float:
 
 
 def _standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``train`` and ``val`` minus the training mean, divided by the training standard deviation."""
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)  # a constant feature stays constant (zero)
-    return (train - mean) / std, (val - mean) / std
+    """``train`` and ``val`` standardised with the training statistics, as the book's heads do
+    (``models.standardization_stats``), in their original shapes."""
+    from utils import models
+
+    mean, variance = models.standardization_stats(train)
+    return tuple(models.standardize(x, mean, variance).reshape(x.shape) for x in (train, val))
 
 
 def _time_limit(model, start: float, budget: float):
