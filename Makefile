@@ -30,7 +30,7 @@ PIP_FAILED := echo "make setup: pip could not install the packages (see its mess
 Without network, install from a wheelhouse: PIP_NO_INDEX=1 PIP_FIND_LINKS=\$$PWD/wheels make data \
 (book/instructor-guide.md, step 2)." >&2; exit 1
 
-.PHONY: setup data book site web-assets test lab bench bench-throughput run dist clean distclean hub hub-setup
+.PHONY: setup data book site web-assets test lab bench bench-throughput bench-widgets run dist clean distclean hub hub-setup
 
 # A claim of the text that no longer holds stops the tests, the website build and
 # the benchmark (utils/checks.py); in JupyterLab it only warns the reader.
@@ -103,6 +103,11 @@ bench: data
 TORCH_PYTHON ?= $(BIN)/python
 bench-throughput: setup
 	$(BIN)/python benchmarks/throughput.py --torch-python $(TORCH_PYTHON)
+
+# A benchmark, not a test: how long each live panel of chapters 00-04 takes to answer, against
+# the 3-second budget (benchmarks/widget_latency.md; under a minute on 2 cores).
+bench-widgets: data
+	$(BIN)/python benchmarks/widget_latency.py
 
 # One chapter at a scale preset, executed by papermill (tools/run_chapter.py); PARAMS
 # overrides single settings, e.g. make run CHAPTER=05 SCALE=gpu PARAMS="-p HEAD_EPOCHS 5".
