@@ -37,6 +37,54 @@ def test_same_settings_give_the_same_result(explorer):
     assert first["history"] == second["history"]
 
 
+def test_a_kept_head_trains_as_a_new_one(explorer):
+    """The panel starts its kept compiled head of a shape over: the history of a new head."""
+    new_panel = widgets.HeadExplorer(
+        explorer.train_features, explorer.train_labels,
+        explorer.val_features, explorer.val_labels, batch_size=64,
+    )  # fmt: skip
+    expected = new_panel.train(32, 0.5, 3e-3, 3)  # its first head of this shape
+    explorer.train(32, 0.5, 1e-2, 2)  # the same shape, another learning rate
+    explorer.train(64, 0.0, 1e-2, 2)  # another shape in between
+    assert explorer.train(32, 0.5, 3e-3, 3)["history"] == expected["history"]
+
+
+def test_the_panel_keeps_only_its_last_head_shapes(explorer):
+    units = [16, 32, 64, 128, 256][: explorer.HEADS_KEPT + 1]
+    for hidden_units in units:
+        explorer.train(hidden_units, 0.0, 1e-3, 1)
+    assert list(explorer._heads) == [(n, 0.0) for n in units[1:]]
+
+
+def test_the_time_limit_does_not_count_building_the_step(monkeypatch):
+    """The first batch of a new head builds TensorFlow's step; the next epoch will not."""
+    from types import SimpleNamespace
+
+    from utils.widgets import head
+
+    clock = [10.0]
+    monkeypatch.setattr(head.time, "perf_counter", lambda: clock[0])
+    model = SimpleNamespace(stop_training=False)
+    limit = head._time_limit(model, start=10.0, budget=2.5)
+
+    def epoch(train_seconds, test_seconds):
+        limit.on_epoch_begin(0)
+        for kind, seconds in (("train", train_seconds), ("test", test_seconds)):
+            for s in seconds:
+                getattr(limit, f"on_{kind}_batch_begin")(0)
+                clock[0] += s
+                getattr(limit, f"on_{kind}_batch_end")(0)
+        limit.on_epoch_end(0)
+        return model.stop_training
+
+    # 1.57 s, 1.34 s of it one-time: about 0.23 s per epoch from now on (counting the whole
+    # first epoch, the next would end 3.14 s in)
+    assert not epoch([1.2, 0.05, 0.05, 0.05], [0.2, 0.01, 0.01])
+    assert not epoch([0.05] * 4, [0.01] * 3)  # 1.80 s: the next ends about 2.03 s in
+    clock[0] += 0.3  # the machine got busy
+    assert epoch([0.05] * 4, [0.01] * 3)  # 2.33 s: the next would end after 2.5 s
+
+
 def test_moving_the_controls_changes_the_output(explorer):
     explorer.units_dropdown.value = 16
     explorer.dropout_slider.value = 0.0
