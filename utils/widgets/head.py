@@ -313,34 +313,35 @@ def _time_limit(model, start: float, budget: float):
 
     The next epoch is estimated from this one without its one-time costs: the first training
     and the first validation batch of a new model also build TensorFlow's step functions
-    (about a second), so each counts as long as the typical batch after it.
+    (close to a second), so each counts as long as the typical batch after it. Batches are
+    timed from one ``*_batch_begin`` to the next: a ``*_batch_end`` hook would make Keras
+    wait for every batch's logs.
     """
     import keras
 
     class TimeLimit(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_start = time.perf_counter()
-            self.batches = {"train": [], "test": []}
+            self.begins = {"train": [], "test": []}  # when each batch began
+            self.train_end = None
 
         def on_train_batch_begin(self, batch, logs=None):
-            self.batch_start = time.perf_counter()
+            self.begins["train"].append(time.perf_counter())
 
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches["train"].append(time.perf_counter() - self.batch_start)
+        def on_test_begin(self, logs=None):
+            self.train_end = time.perf_counter()
 
         def on_test_batch_begin(self, batch, logs=None):
-            self.batch_start = time.perf_counter()
-
-        def on_test_batch_end(self, batch, logs=None):
-            self.batches["test"].append(time.perf_counter() - self.batch_start)
+            self.begins["test"].append(time.perf_counter())
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.perf_counter()
-            one_time = sum(
-                max(0.0, seconds[0] - float(np.median(seconds[1:])))
-                for seconds in self.batches.values()
-                if len(seconds) > 1
-            )
+            ends = {"train": self.train_end or now, "test": now}
+            one_time = 0.0
+            for kind, begins in self.begins.items():
+                seconds = np.diff([*begins, ends[kind]])
+                if len(seconds) > 1:  # the first batch, less a typical one
+                    one_time += max(0.0, seconds[0] - float(np.median(seconds[1:])))
             if now - start + (now - self.epoch_start - one_time) > budget:
                 model.stop_training = True
 
