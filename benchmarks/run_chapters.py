@@ -51,8 +51,13 @@ def chapters_in_toc() -> list[Path]:
 
 
 def _kernel_rss(root: psutil.Process) -> int:
+    """Resident memory of the kernels under ``root`` now (0 if the tree changed mid-walk)."""
+    try:
+        children = root.children(recursive=True)
+    except psutil.NoSuchProcess:  # root, or a child being listed, has just exited
+        return 0
     total = 0
-    for proc in root.children(recursive=True):
+    for proc in children:
         try:
             if "ipykernel" in " ".join(proc.cmdline()):
                 total += proc.memory_info().rss
