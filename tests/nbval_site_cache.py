@@ -32,7 +32,9 @@ log lines) is not captured, because ipykernel leaves those alone when
 stderr anyway, ``stderr_output: remove``); and nobody answers the Output
 widgets' captures (nbclient, acting as the browser, sends each captured output
 back to the kernel's widget; here the kernel's ``Output.outputs`` stays empty, as
-in any run without a browser; the saved page state is the same).
+in any run without a browser; the saved page state is the same). The book's
+panels do not capture: they set ``Output.outputs`` themselves (utils/widgets/base.py),
+which the kernel reports like any other widget state.
 
 Nothing is stored for a notebook of which a cell failed or was skipped, or that
 did not run completely (``-k``, ``--deselect``, ``-x``, an interrupt). One line

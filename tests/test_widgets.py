@@ -88,14 +88,14 @@ def test_a_grid_panel_draws_every_class_and_count_with_their_indices():
     ]
 
 
-def test_the_panel_shows_its_picture_with_alternative_text(explorer, monkeypatch):
+def test_the_panel_shows_its_picture_with_alternative_text(explorer):
     """The website draws a panel's picture as an <img>: it needs alt text (axe's image-alt)."""
-    shown = []
-    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: shown.append(objects))
     before = set(plt.get_fignums())
     explorer.count_slider.value = 4
     explorer.class_dropdown.value = "Sneaker"  # each change redraws
-    ((bundle,),) = shown[-1:]
+    (output,) = explorer.output.outputs  # the last picture only
+    assert output["output_type"] == "display_data"
+    bundle = output["data"]
     assert set(bundle) == {"text/html", "text/plain"}
     alt = "Grid of pictures: 4 training images of class 'Sneaker'"
     assert bundle["text/plain"] == alt
@@ -104,13 +104,39 @@ def test_the_panel_shows_its_picture_with_alternative_text(explorer, monkeypatch
     assert set(plt.get_fignums()) == before, "the figure was left open"
 
 
-def test_show_figure_escapes_the_alternative_text(monkeypatch):
-    shown = []
-    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: shown.append(objects))
+def test_the_panel_never_captures_into_its_output_widget(explorer, monkeypatch):
+    """`with output:` under nbclient can stall a cell until its timeout (utils/widgets/base.py)."""
+
+    def no_capture(self):
+        raise AssertionError("the panel captured display() into its Output widget")
+
+    monkeypatch.setattr(type(explorer.output), "__enter__", no_capture)
+    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: None)
+    explorer.display()
+    explorer.class_dropdown.value = "Bag"
+    assert explorer.output.outputs[0]["output_type"] == "display_data"
+
+
+def test_an_error_in_a_redraw_shows_in_the_panel(explorer, monkeypatch):
+    def broken(*values):
+        raise ValueError("cannot draw this")
+
+    monkeypatch.setattr(explorer, "show", broken)
+    explorer.class_dropdown.value = "Coat"  # a callback: the error must not be lost in a log
+    (output,) = explorer.output.outputs
+    assert (output["output_type"], output["ename"]) == ("error", "ValueError")
+    assert output["evalue"] == "cannot draw this"
+    assert "cannot draw this" in output["traceback"][-1]
+    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: None)
+    with pytest.raises(ValueError, match="cannot draw this"):  # the first picture: the cell fails
+        explorer.display()
+
+
+def test_figure_bundle_escapes_the_alternative_text():
     figure, _ = plt.subplots(figsize=(1, 1))
-    widgets.show_figure(figure, 'a "quoted" <b>text</b> & more')
-    ((bundle,),) = shown
+    bundle = widgets.figure_bundle(figure, 'a "quoted" <b>text</b> & more')
     assert bundle["text/html"].startswith(
         '<img alt="a &quot;quoted&quot; &lt;b&gt;text&lt;/b&gt; &amp; more" src="data:'
     )
+    assert bundle["text/plain"] == 'a "quoted" <b>text</b> & more'
     assert not plt.fignum_exists(figure.number)

@@ -184,12 +184,10 @@ def test_a_freeze_depth_grid_panel_shows_each_depth(freeze_rows):
     assert len({pngs[0] for pngs in grid.pictures.values()}) == 6  # the outline moves
 
 
-def test_freeze_explorer_shows_its_chart_with_alternative_text(freeze_rows, monkeypatch):
-    shown = []
-    monkeypatch.setattr(widgets.base, "display", lambda *objects, **options: shown.append(objects))
+def test_freeze_explorer_shows_its_chart_with_alternative_text(freeze_rows):
     explorer = widgets.FreezeDepthExplorer(freeze_rows)
     explorer.depth_slider.value = 2  # redraws
-    ((bundle,),) = shown[-1:]
+    (bundle,) = [output["data"] for output in explorer.output.outputs]
     assert bundle["text/plain"].startswith("Bar charts of the parameters")
     assert bundle["text/plain"].endswith("outlining 2 frozen block(s)")
     assert bundle["text/html"].startswith('<img alt="Bar charts of the parameters')

@@ -9,7 +9,7 @@ advance on a grid of values. Introduced in chapter 00.
 
 Chapters use the names below as ``widgets.<name>``; each lives in a module:
 
-- ``base``: ``figure_title``, ``show_figure``, ``img_html``, ``clamp``
+- ``base``: ``figure_title``, ``figure_bundle``, ``img_html``, ``clamp``
 - ``grid``: ``GridPanel`` (chapters 00 to 04)
 - ``classes``: ``ClassExplorer`` (chapter 00)
 - ``feature_maps``: ``FeatureMapExplorer`` (chapter 01)
@@ -21,7 +21,7 @@ IPython's ``display`` is looked up in ``base`` and ``IPYWIDGETS_7`` in ``grid``:
 test that replaces one replaces it there.
 """
 
-from utils.widgets.base import clamp, figure_title, img_html, show_figure
+from utils.widgets.base import clamp, figure_bundle, figure_title, img_html
 from utils.widgets.classes import ClassExplorer
 from utils.widgets.feature_maps import FeatureMapExplorer
 from utils.widgets.freeze_depth import FreezeDepthExplorer
@@ -38,7 +38,7 @@ __all__ = [
     "LearningRateExplorer",
     "clamp",
     "dead_unit_share",
+    "figure_bundle",
     "figure_title",
     "img_html",
-    "show_figure",
 ]

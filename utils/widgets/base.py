@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import traceback
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -21,23 +22,33 @@ def figure_title(figure: plt.Figure) -> str:
     return " ".join(next((t for t in titles if t.strip()), "").split())
 
 
-def show_figure(figure: plt.Figure, alt: str) -> None:
-    """Display ``figure`` as a PNG ``<img>`` whose alternative text is ``alt``, then close it.
+def figure_bundle(figure: plt.Figure, alt: str) -> dict[str, str]:
+    """``figure`` as a PNG ``<img>`` whose alternative text is ``alt`` (a display bundle).
 
-    ``display(figure)`` gives an ``<img>`` without alt on the website (a
-    panel's Output widget draws it), which screen readers cannot describe.
-    Introduced in chapter 00.
+    The figure is closed. ``display(figure)`` gives an ``<img>`` without alt on
+    the website (a panel's Output widget draws it), which screen readers cannot
+    describe. Introduced in chapter 00.
     """
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")  # as the notebook draws it
     plt.close(figure)
-    display({"text/html": img_html(buffer.getvalue(), alt), "text/plain": alt}, raw=True)
+    return {"text/html": img_html(buffer.getvalue(), alt), "text/plain": alt}
 
 
 def img_html(png: bytes, alt: str) -> str:
     """An ``<img>`` that holds ``png`` inline, with ``alt`` as its alternative text."""
     source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="{source}">'
+
+
+def error_output(error: BaseException) -> dict:
+    """``error`` as a notebook output: what a cell shows for it, traceback included."""
+    return {
+        "output_type": "error",
+        "ename": type(error).__name__,
+        "evalue": str(error),
+        "traceback": traceback.format_exception(error),
+    }
 
 
 def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str]:
@@ -92,13 +103,27 @@ class Panel:
         for control in controls:
             control.observe(lambda _change: self._redraw(), names="value")
 
+    def _draw(self) -> None:
+        """Put the picture for the controls' values in the panel, replacing the last one."""
+        figure = self.show(*self._values())
+        bundle = figure_bundle(figure, self._alt(figure))
+        # Set in one step rather than displayed under `with self.output:`. Under
+        # nbclient (nbconvert, papermill, `make run`) such a capture makes the
+        # client send on the kernel's shell channel, which can leave it blind to
+        # the cell's reply until the cell's timeout: seen here as a 900 s stall.
+        self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+
     def _redraw(self) -> None:
-        with self.output:
-            self.output.clear_output(wait=True)
-            figure = self.show(*self._values())
-            show_figure(figure, self._alt(figure))
+        """Redraw after a control changed; an error shows in the panel, as in a cell."""
+        try:
+            self._draw()
+        except Exception as error:  # shown to the reader (a callback's error goes to a log)
+            self.output.outputs = (error_output(error),)
 
     def display(self) -> None:
-        """Show the controls, the message, the panel's lines and its first picture."""
+        """Show the controls, the message, the panel's lines and its first picture.
+
+        An error in drawing the first picture is raised, so the cell fails.
+        """
         display(widgets.VBox([self._controls(), *self._lines]))
-        self._redraw()
+        self._draw()
