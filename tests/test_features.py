@@ -235,7 +235,7 @@ def test_a_damaged_memory_mapped_cache_is_recomputed(tiny_base, images):
 
 def test_an_interrupted_stream_leaves_no_cache_file(tiny_base, images, monkeypatch):
     def one_chunk_then_fail(*args):
-        yield np.zeros((16, *tiny_base.output_shape[1:]), np.float32)
+        yield [np.zeros((16, *tiny_base.output_shape[1:]), np.float32)]
         raise RuntimeError("interrupted")
 
     monkeypatch.setattr(features, "_chunks", one_chunk_then_fail)
@@ -254,6 +254,75 @@ def test_memory_mapping_needs_a_cache_that_can_be_written(
     with pytest.raises(OSError, match="No space left"):
         features.extract_features(tiny_base, images, 32, memory_map=True)
     assert not list(private_cache.rglob("*.npy"))
+
+
+# --- several cuts of one network from one pass ------------------------------------------
+
+
+@pytest.fixture()
+def two_cuts():
+    """Two models cut from one small network: after its first and its second layer."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    first = keras.layers.Conv2D(4, 3, strides=2, name="block1_conv1")(inputs)
+    second = keras.layers.Conv2D(6, 3, strides=2, name="block2_conv1")(first)
+    return keras.Model(inputs, first), keras.Model(inputs, second)
+
+
+def test_cuts_together_give_what_each_gives_alone_and_share_its_cache(
+    two_cuts, images, monkeypatch
+):
+    alone = [features.extract_features(cut, images, 32, use_cache=False) for cut in two_cuts]
+    together = features.extract_features(two_cuts, images, 32, batch_size=8, chunk_size=12)
+    for one, other in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(other, one)  # to the last bit
+    monkeypatch.setattr(features, "_chunks", _must_not_run)
+    for cut, one in zip(two_cuts, alone, strict=True):
+        np.testing.assert_array_equal(features.extract_features(cut, images, 32), one)
+
+
+def test_cuts_together_compute_only_the_missing_cut(two_cuts, images, monkeypatch):
+    features.extract_features(two_cuts[1], images, 32)
+    outputs = []
+    real_chunks = features._chunks
+
+    def spy(model, *args):
+        outputs.append(len(model.outputs))
+        return real_chunks(model, *args)
+
+    monkeypatch.setattr(features, "_chunks", spy)
+    features.extract_features(two_cuts, images, 32)
+    assert outputs == [1]
+
+
+def test_cuts_together_stream_to_memory_mapped_files(two_cuts, images, monkeypatch):
+    expected = features.extract_features(two_cuts, images, 32, use_cache=False)
+    mapped = features.extract_features(two_cuts, images, 32, memory_map=True, chunk_size=16)
+    for cut, array, want in zip(two_cuts, mapped, expected, strict=True):
+        assert isinstance(array, np.memmap) and not array.flags.writeable
+        path = features.cache_path(cut, images, 32, preprocess=True)
+        assert Path(array.filename) == path
+        np.testing.assert_array_equal(array, want)
+        assert path.with_suffix(".sha256").read_text().strip() == features.checksum(want)
+
+
+def test_an_interrupted_stream_of_two_cuts_leaves_no_cache_file(two_cuts, images, monkeypatch):
+    def one_chunk_then_fail(*args):
+        yield [np.zeros((16, *cut.output_shape[1:]), np.float32) for cut in two_cuts]
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(features, "_chunks", one_chunk_then_fail)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        features.extract_features(two_cuts, images, 32, memory_map=True)
+    folder = features.cache_path(two_cuts[0], images, 32, preprocess=True).parent
+    assert not list(folder.iterdir())  # no features, no checksums, no temporary files
+
+
+def test_cuts_must_share_their_input(two_cuts, tiny_base, images):
+    with pytest.raises(ValueError, match="models cut from the same input"):
+        features.extract_features([two_cuts[0], tiny_base], images, 32)
+    with pytest.raises(ValueError, match="models cut from the same input"):
+        features.extract_features([], images, 32)
 
 
 @pytest.mark.parametrize("chunk_size", [0, -5, 2.5, True, "64"])

@@ -15,15 +15,19 @@ the base ``chunk_size`` images at a time, streams each chunk into the cache
 file and returns the file memory-mapped (read-only), so the process holds
 one chunk of features at a time (twice that while Keras joins the chunk's
 batches), however many images there are; the checksum is computed and checked
-chunk by chunk too. Introduced in chapter 00.
+chunk by chunk too. Several cuts of one network (VGG16 after block2 and after
+block3) come from one pass over the images: ``extract_features((bottom, kept),
+...)``. Introduced in chapter 00.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -194,8 +198,8 @@ def save_cached(path: Path, features: np.ndarray) -> bool:
     return True
 
 
-def _chunks(base, images, image_size, batch_size, preprocess, chunk_size):
-    """Yield the base's float32 features for ``chunk_size`` images at a time.
+def _chunks(model, images, image_size, batch_size, preprocess, chunk_size):
+    """Yield the model's float32 outputs, a list of one array per output, per ``chunk_size`` images.
 
     Each chunk is a whole number of batches, so the batches are those of one
     ``predict`` over all the images, and so are the features, to the last bit.
@@ -208,29 +212,39 @@ def _chunks(base, images, image_size, batch_size, preprocess, chunk_size):
             batch_size=batch_size,
             preprocess=preprocess,
         )
-        yield base.predict(dataset, verbose=0).astype(np.float32, copy=False)
+        outputs = model.predict(dataset, verbose=0)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        yield [output.astype(np.float32, copy=False) for output in outputs]
 
 
-def _stream_to_cache(path: Path, chunks, shape: tuple[int, ...]) -> None:
-    """Write the chunks to ``path`` as one .npy file, and its checksum, chunk by chunk.
+def _stream_to_cache(paths: list[Path], chunks, shapes: list[tuple[int, ...]]) -> None:
+    """Write each output's chunks to its path as one .npy file, and its checksum, chunk by chunk.
 
-    Raises OSError when the cache cannot be written; ``path`` then keeps its
+    Raises OSError when the cache cannot be written; every path then keeps its
     old content (see ``atomic_replace``) and no checksum, so it reads as missing.
     """
-    header = {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": shape}
-    digest = _checksum_start(np.float32, shape)
-    _checksum_path(path).unlink(missing_ok=True)
-    with atomic_replace(path) as tmp_path, open(tmp_path, "wb") as handle:
-        np.lib.format.write_array_header_2_0(handle, header)
-        for chunk in chunks:
-            chunk = np.ascontiguousarray(chunk)
-            digest.update(chunk)
-            handle.write(chunk.data)
-    atomic_write_bytes(_checksum_path(path), f"{digest.hexdigest()}\n".encode())
+    digests = [_checksum_start(np.float32, shape) for shape in shapes]
+    for path in paths:
+        _checksum_path(path).unlink(missing_ok=True)
+    with contextlib.ExitStack() as files:
+        handles = []
+        for path, shape in zip(paths, shapes, strict=True):
+            handle = files.enter_context(open(files.enter_context(atomic_replace(path)), "wb"))
+            header = {"descr": np.dtype(np.float32).str, "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_2_0(handle, header)
+            handles.append(handle)
+        for outputs in chunks:
+            for handle, digest, chunk in zip(handles, digests, outputs, strict=True):
+                chunk = np.ascontiguousarray(chunk)
+                digest.update(chunk)
+                handle.write(chunk.data)
+    for path, digest in zip(paths, digests, strict=True):
+        atomic_write_bytes(_checksum_path(path), f"{digest.hexdigest()}\n".encode())
 
 
 def extract_features(
-    base: keras.Model,
+    base: keras.Model | Sequence[keras.Model],
     images: np.ndarray,
     image_size: int,
     batch_size: int = 128,
@@ -238,7 +252,7 @@ def extract_features(
     use_cache: bool = True,
     memory_map: bool = False,
     chunk_size: int = 2048,
-) -> np.ndarray:
+) -> np.ndarray | list[np.ndarray]:
     """Features of ``base`` for 28x28 grey ``images``, computed once and cached.
 
     Returns a float32 array of shape (N, *base.output_shape[1:]); no images
@@ -246,6 +260,12 @@ def extract_features(
     is damaged or does not match its checksum is reported and recomputed,
     never trusted (see :func:`load_cached`). If the cache cannot be written,
     the features are returned anyway (see :func:`save_cached`).
+
+    ``base`` may also be a list or tuple of models cut from the same input to
+    different layers of one network, such as VGG16 after block2 and after
+    block3. The result is then a list, one array per model, from one pass over
+    the images (the layers they share run once per image), each cached under
+    the key it has alone; only the models missing from the cache run.
 
     The base runs on ``chunk_size`` images at a time (rounded up to whole
     batches). With ``memory_map=True`` each chunk goes straight to the cache
@@ -255,39 +275,56 @@ def extract_features(
     written raises the OSError that says why.
     """
     data.check_images(images)
-    if tuple(base.input_shape[1:3]) != (image_size, image_size):
-        raise ValueError(
-            f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
-        )
+    several = isinstance(base, (list, tuple))
+    cuts = list(base) if several else [base]
+    if not cuts or any(cut.inputs[0] is not cuts[0].inputs[0] for cut in cuts):
+        raise ValueError("base must be a model, or models cut from the same input")
+    for cut in cuts:
+        if tuple(cut.input_shape[1:3]) != (image_size, image_size):
+            raise ValueError(
+                f"the base expects {cut.input_shape[1:3]} images but image_size is {image_size}"
+            )
     chunk_size = whole_number(chunk_size, "chunk_size", low=1)
     if memory_map and not use_cache:
         raise ValueError(
             "memory_map=True returns the cache file memory-mapped, so it needs use_cache=True."
         )
-    shape = (len(images), *base.output_shape[1:])
+    shapes = [(len(images), *cut.output_shape[1:]) for cut in cuts]
     if len(images) == 0:  # Keras's predict cannot run on no batches
-        return np.zeros(shape, np.float32)
-    run = (base, images, image_size, batch_size, preprocess, chunk_size)
-    if not use_cache:
-        return _in_memory(_chunks(*run), shape)
-    path = cache_path(base, images, image_size, preprocess)
-    cached = load_cached(path, shape, memory_map=memory_map)
-    if cached is not None:
-        return cached
-    chunks = _chunks(*run)
-    if memory_map:
-        _stream_to_cache(path, chunks, shape)
-        return np.load(path, allow_pickle=False, mmap_mode="r")
-    features = _in_memory(chunks, shape)
-    save_cached(path, features)
-    return features
+        found = [np.zeros(shape, np.float32) for shape in shapes]
+    elif use_cache:
+        paths = [cache_path(cut, images, image_size, preprocess) for cut in cuts]
+        found = [
+            load_cached(path, shape, memory_map) for path, shape in zip(paths, shapes, strict=True)
+        ]
+    else:
+        paths, found = [], [None] * len(cuts)
+    missing = [i for i, features in enumerate(found) if features is None]
+    if missing:
+        model = cuts[missing[0]]
+        if len(missing) > 1:  # one model with an output per missing cut
+            model = keras.Model(model.inputs, [cuts[i].output for i in missing])
+        chunks = _chunks(model, images, image_size, batch_size, preprocess, chunk_size)
+        missing_shapes = [shapes[i] for i in missing]
+        if memory_map:
+            _stream_to_cache([paths[i] for i in missing], chunks, missing_shapes)
+            computed = [np.load(paths[i], allow_pickle=False, mmap_mode="r") for i in missing]
+        else:
+            computed = _in_memory(chunks, missing_shapes)
+            for i, features in zip(missing, computed, strict=True):
+                if use_cache:
+                    save_cached(paths[i], features)
+        for i, features in zip(missing, computed, strict=True):
+            found[i] = features
+    return found if several else found[0]
 
 
-def _in_memory(chunks, shape: tuple[int, ...]) -> np.ndarray:
-    """The chunks, filled into one array (in memory: the features and the chunk being made)."""
-    features = np.empty(shape, np.float32)
+def _in_memory(chunks, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The chunks, filled into one array per output (in memory: those and the chunk being made)."""
+    arrays = [np.empty(shape, np.float32) for shape in shapes]
     start = 0
-    for chunk in chunks:
-        features[start : start + len(chunk)] = chunk
-        start += len(chunk)
-    return features
+    for outputs in chunks:
+        for array, chunk in zip(arrays, outputs, strict=True):
+            array[start : start + len(chunk)] = chunk
+        start += len(outputs[0])
+    return arrays

@@ -191,47 +191,19 @@ def extract_block_features(
     """Features after several blocks of a VGG16 base, from **one** pass over the images.
 
     ``blocks`` is one block name (``"block3"``) or several. Returns
-    ``{block: (N, height, width, channels)}``. Each result is cached
-    under the same key that ``features.extract_features`` uses for the base cut
-    at that block, so the two functions share their cache. Only the blocks
-    missing from the cache are computed. Introduced in chapter 01.
+    ``{block: (N, height, width, channels)}``: ``features.extract_features``
+    of the base cut at each block, all from one pass, so the features are
+    cached under the keys they have alone, and only the blocks missing from the
+    cache are computed. Introduced in chapter 01.
     """
-    data.check_images(images)
     blocks = [blocks] if isinstance(blocks, str) else list(blocks)
     if not blocks:
         raise ValueError("blocks is empty.")
-    if tuple(base.input_shape[1:3]) != (image_size, image_size):
-        raise ValueError(
-            f"the base expects {base.input_shape[1:3]} images but image_size is {image_size}"
-        )
-    cuts = {block: cut_model(base, block) for block in blocks}
-    result: dict[str, np.ndarray] = {}
-    missing = []
-    for block, cut in cuts.items():
-        shape = (len(images), *cut.output_shape[1:])
-        cached = (
-            features.load_cached(features.cache_path(cut, images, image_size, preprocess), shape)
-            if use_cache
-            else None
-        )
-        if cached is None:
-            missing.append(block)
-        else:
-            result[block] = cached
-    if missing:
-        multi = keras.Model(base.inputs, [cuts[block].output for block in missing])
-        dataset = data.make_dataset(
-            images, image_size=image_size, batch_size=batch_size, preprocess=preprocess
-        )
-        outputs = multi.predict(dataset, verbose=0)
-        if len(missing) == 1:
-            outputs = [outputs]
-        for block, output in zip(missing, outputs, strict=True):
-            result[block] = np.asarray(output, dtype=np.float32)
-            if use_cache:
-                path = features.cache_path(cuts[block], images, image_size, preprocess)
-                features.save_cached(path, result[block])
-    return {block: result[block] for block in blocks}
+    cuts = [cut_model(base, block) for block in blocks]
+    extracted = features.extract_features(
+        cuts, images, image_size, batch_size=batch_size, preprocess=preprocess, use_cache=use_cache
+    )
+    return dict(zip(blocks, extracted, strict=True))
 
 
 def linear_probe(

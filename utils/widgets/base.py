@@ -110,7 +110,7 @@ class Panel:
         # Set in one step rather than displayed under `with self.output:`. Under
         # nbclient (nbconvert, papermill, `make run`) such a capture makes the
         # client send on the kernel's shell channel, which can leave it blind to
-        # the cell's reply until the cell's timeout: seen here as a 900 s stall.
+        # the cell's reply until the cell's timeout (900 s in `make bench`).
         self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     def _redraw(self) -> None:
