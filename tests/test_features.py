@@ -104,6 +104,7 @@ def test_features_survive_a_cache_that_cannot_be_written(
         second = features.extract_features(tiny_base, images[:20], 32)
     ours = [w for w in caught if "TLBOOK_CACHE_DIR" in str(w.message)]
     assert len(ours) == 1  # one warning, not one per call
+    assert ours[0].filename == __file__  # naming the reader's line
     np.testing.assert_array_equal(first, expected)
     np.testing.assert_array_equal(second, expected[:20])
     assert not list(private_cache.rglob("*.npy"))
@@ -137,8 +138,10 @@ def test_cached_features_that_fail_their_checksum_are_recomputed(
     first = features.extract_features(tiny_base, images, 32)
     (path,) = (private_cache / "features").glob("*.npy")
     _save_over(path, change(first))
-    with pytest.warns(UserWarning, match=f"{path.name} do not match the checksum"):
+    with pytest.warns(UserWarning, match=f"{path.name} do not match the checksum") as record:
         again = features.extract_features(tiny_base, images, 32)
+    ours = [w for w in record if "do not match the checksum" in str(w.message)]
+    assert ours[0].filename == __file__  # the warning names the reader's line
     np.testing.assert_array_equal(again, first)
     assert again.dtype == np.float32
     reread = np.load(path)  # the bad file was replaced by the recomputed features

@@ -192,7 +192,7 @@ def save_cached(path: Path, features: np.ndarray) -> bool:
             f"Could not save features in the cache folder {path.parent} ({error}); "
             f"continuing without caching them. To keep features between runs, set "
             f"{CACHE_DIR_VARIABLE} to a folder you can write to.",
-            stacklevel=3,  # the line that called extract_features
+            stacklevel=4,  # the line that called extract_features
         )
         return False
     return True
@@ -274,9 +274,36 @@ def extract_features(
     ``use_cache=False`` is a ValueError, and a cache folder that cannot be
     written raises the OSError that says why.
     """
-    data.check_images(images)
     several = isinstance(base, (list, tuple))
     cuts = list(base) if several else [base]
+    _check_arguments(cuts, images, image_size, use_cache, memory_map)
+    chunk_size = whole_number(chunk_size, "chunk_size", low=1)
+    shapes = [(len(images), *cut.output_shape[1:]) for cut in cuts]
+    if len(images) == 0:  # Keras's predict cannot run on no batches
+        found = [np.zeros(shape, np.float32) for shape in shapes]
+    elif use_cache:
+        paths, found = [], []
+        for cut, shape in zip(cuts, shapes, strict=True):  # a loop: warnings name the caller
+            paths.append(cache_path(cut, images, image_size, preprocess))
+            found.append(load_cached(paths[-1], shape, memory_map))
+    else:
+        paths, found = [None] * len(cuts), [None] * len(cuts)
+    missing = [i for i, features in enumerate(found) if features is None]
+    if missing:
+        model = cuts[missing[0]]
+        if len(missing) > 1:  # one model with an output per missing cut
+            model = keras.Model(model.inputs, [cuts[i].output for i in missing])
+        chunks = _chunks(model, images, image_size, batch_size, preprocess, chunk_size)
+        computed = _fill(
+            chunks, [shapes[i] for i in missing], [paths[i] for i in missing], memory_map
+        )
+        for i, features in zip(missing, computed, strict=True):
+            found[i] = features
+    return found if several else found[0]
+
+
+def _check_arguments(cuts, images, image_size, use_cache, memory_map) -> None:
+    data.check_images(images)
     if not cuts or any(cut.inputs[0] is not cuts[0].inputs[0] for cut in cuts):
         raise ValueError("base must be a model, or models cut from the same input")
     for cut in cuts:
@@ -284,39 +311,23 @@ def extract_features(
             raise ValueError(
                 f"the base expects {cut.input_shape[1:3]} images but image_size is {image_size}"
             )
-    chunk_size = whole_number(chunk_size, "chunk_size", low=1)
     if memory_map and not use_cache:
         raise ValueError(
             "memory_map=True returns the cache file memory-mapped, so it needs use_cache=True."
         )
-    shapes = [(len(images), *cut.output_shape[1:]) for cut in cuts]
-    if len(images) == 0:  # Keras's predict cannot run on no batches
-        found = [np.zeros(shape, np.float32) for shape in shapes]
-    elif use_cache:
-        paths = [cache_path(cut, images, image_size, preprocess) for cut in cuts]
-        found = [
-            load_cached(path, shape, memory_map) for path, shape in zip(paths, shapes, strict=True)
-        ]
-    else:
-        paths, found = [], [None] * len(cuts)
-    missing = [i for i, features in enumerate(found) if features is None]
-    if missing:
-        model = cuts[missing[0]]
-        if len(missing) > 1:  # one model with an output per missing cut
-            model = keras.Model(model.inputs, [cuts[i].output for i in missing])
-        chunks = _chunks(model, images, image_size, batch_size, preprocess, chunk_size)
-        missing_shapes = [shapes[i] for i in missing]
-        if memory_map:
-            _stream_to_cache([paths[i] for i in missing], chunks, missing_shapes)
-            computed = [np.load(paths[i], allow_pickle=False, mmap_mode="r") for i in missing]
-        else:
-            computed = _in_memory(chunks, missing_shapes)
-            for i, features in zip(missing, computed, strict=True):
-                if use_cache:
-                    save_cached(paths[i], features)
-        for i, features in zip(missing, computed, strict=True):
-            found[i] = features
-    return found if several else found[0]
+
+
+def _fill(chunks, shapes, paths, memory_map: bool) -> list[np.ndarray]:
+    """The chunks as one array per output: streamed to ``paths`` and memory-mapped,
+    or in memory and cached at ``paths`` (each None when the cache is not used)."""
+    if memory_map:
+        _stream_to_cache(paths, chunks, shapes)
+        return [np.load(path, allow_pickle=False, mmap_mode="r") for path in paths]
+    arrays = _in_memory(chunks, shapes)
+    for path, features in zip(paths, arrays, strict=True):
+        if path is not None:  # None: the cache is not used
+            save_cached(path, features)
+    return arrays
 
 
 def _in_memory(chunks, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
