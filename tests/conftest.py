@@ -13,6 +13,13 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _load_script(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def random_vgg():
     """VGG16's base at 32 px with random weights (seed 0), built once per test run.
@@ -78,6 +85,12 @@ def saved_grey_model(grey_model, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def load_script():
+    """``load(path, name)``: the script at ``path`` (not in a package) as a module ``name``."""
+    return _load_script
+
+
 @pytest.fixture
 def offline_web_assets(tmp_path):
     """``load(packages, fetched_by)``: book/fetch_web_assets.py as a module that unpacks
@@ -85,10 +98,7 @@ def offline_web_assets(tmp_path):
     list (PACKAGES, TEST_PACKAGES); a tarball of it not cached skips the test."""
 
     def load(packages: str, fetched_by: str):
-        script = ROOT / "book" / "fetch_web_assets.py"
-        spec = importlib.util.spec_from_file_location("web_assets_for_tests", script)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = _load_script(ROOT / "book" / "fetch_web_assets.py", "web_assets_for_tests")
         for package in getattr(module, packages):
             tarball = module._tarball_name(package)
             if not module._verified(module.CACHE / tarball, package):

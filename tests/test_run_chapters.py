@@ -3,7 +3,6 @@
 No chapter runs here: the sampler is given stand-ins for psutil processes.
 """
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,11 +13,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run_chapters.p
 
 
 @pytest.fixture(scope="module")
-def run_chapters():
-    spec = importlib.util.spec_from_file_location("run_chapters_for_tests", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_chapters(load_script):
+    return load_script(SCRIPT, "run_chapters_for_tests")
 
 
 class Child:

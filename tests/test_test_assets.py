@@ -7,7 +7,6 @@ html_static_path. Nothing here uses the network or npm.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,21 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "book" / "fetch_web_assets.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("web_assets_for_tests", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture()
 def assets(offline_web_assets):
     """The script with every target under tmp_path; the tarballs from the cache, without npm."""
     return offline_web_assets("TEST_PACKAGES", "make test")
 
 
-def test_axe_is_pinned_to_a_version_and_its_sha512():
-    module = _load()
+def test_axe_is_pinned_to_a_version_and_its_sha512(load_script):
+    module = load_script(SCRIPT, "web_assets_for_tests")
     (axe,) = [p for p in module.TEST_PACKAGES if p["name"] == "axe-core"]
     assert axe["version"].startswith("4.") and axe["version"].count(".") == 2
     assert axe["integrity"].startswith("sha512-") and len(axe["integrity"]) == 95
@@ -41,8 +33,8 @@ def test_axe_is_pinned_to_a_version_and_its_sha512():
     assert all(p["name"] != "axe-core" for p in module.PACKAGES), "axe-core must not be shipped"
 
 
-def test_the_test_assets_are_not_served_on_the_site():
-    module = _load()
+def test_the_test_assets_are_not_served_on_the_site(load_script):
+    module = load_script(SCRIPT, "web_assets_for_tests")
     static = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
     for folder in static["html_static_path"]:
         served = (ROOT / folder).resolve()

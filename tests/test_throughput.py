@@ -3,7 +3,6 @@
 No speed is asserted: the rates of a quick run are not measurements.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,11 +16,8 @@ SCRIPT = ROOT / "benchmarks" / "throughput.py"
 
 
 @pytest.fixture(scope="module")
-def throughput():
-    spec = importlib.util.spec_from_file_location("throughput_for_tests", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def throughput(load_script):
+    return load_script(SCRIPT, "throughput_for_tests")
 
 
 def test_vgg16_flops_are_counted_from_the_layer_shapes(throughput):
