@@ -1,7 +1,7 @@
 """The Colab and Binder ways in, tested on this machine as far as it can go.
 
 Quick tests: every chapter starts with the current Colab set-up cell
-(``tools/setup_cell.py``), the cell does nothing outside Colab, and the
+(``tools/setup_cell.py``), outside Colab the cell only imports utils, and the
 launch buttons are built from ``repository`` in ``_config.yml``.
 
 Slow tests (marked ``slow``; a few minutes each; ``-m "not slow"`` skips them):
@@ -216,19 +216,38 @@ def test_setup_cell_uses_the_one_url_and_the_version_tag():
     assert max(len(line) for line in source.splitlines()) <= 79, "chapters keep to 79 columns"
 
 
-def test_setup_cell_does_nothing_outside_colab(tmp_path):
-    """Without COLAB_RELEASE_TAG: no clone, no install, same folder, same sys.path."""
+def test_setup_cell_outside_colab_only_imports_utils(tmp_path):
+    """Without COLAB_RELEASE_TAG: no clone, no install, same folder, same sys.path; utils is
+    imported before TensorFlow, so its log level and Keras backend hold however Jupyter
+    was started."""
     code = (
         "import os, sys\n"
         "cwd, path = os.getcwd(), list(sys.path)\n"
         f"exec({setup_cell.cell_source()!r})\n"
         "assert os.getcwd() == cwd and sys.path == path, 'the cell changed the session'\n"
         "assert 'tools.colab' not in sys.modules, 'the cell imported tools.colab'\n"
+        "assert 'utils' in sys.modules and 'tensorflow' not in sys.modules\n"
+        "assert os.environ['TF_CPP_MIN_LOG_LEVEL'] == '3', 'the log level is not set'\n"
+        "assert os.environ['KERAS_BACKEND'] == 'tensorflow', 'the backend is not set'\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COLAB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLAB_", "KERAS_", "TF_"))}
     env.update(TLBOOK_REPO=str(tmp_path / "nowhere"), TLBOOK_DIR=str(tmp_path / "clone"))
     _run([sys.executable, "-c", code], 60, cwd=tmp_path, env=env)
     assert not (tmp_path / "clone").exists()
+
+
+def test_setup_cell_stops_another_keras_backend_before_keras_starts(tmp_path):
+    """KERAS_BACKEND=jax on a machine without JAX: the book's message, not Keras's failing
+    import of jax in the chapter's import cell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLAB_")}
+    env["KERAS_BACKEND"] = "jax"
+    result = subprocess.run(
+        [sys.executable, "-c", setup_cell.cell_source()],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "ImportError: KERAS_BACKEND is set to 'jax'" in result.stderr, result.stderr
+    assert "export KERAS_BACKEND=tensorflow" in result.stderr, result.stderr
 
 
 def test_launch_buttons_are_built_from_the_repository_in_config():

@@ -5,10 +5,13 @@
 
 Each chapter listed in ``_toc.yml`` gets one code cell right after its title,
 with the cell id ``colab-setup`` and the tag ``remove-cell`` (Jupyter Book
-leaves it off the website). The cell does nothing unless ``COLAB_RELEASE_TAG``
-is set, which Google Colab sets in every runtime; on Colab it clones the
-repository (``repository.url`` in ``_config.yml``) at the book's version tag
-(``v`` + ``version`` in ``pyproject.toml``) and calls ``tools.colab.set_up``.
+leaves it off the website). Only when ``COLAB_RELEASE_TAG`` is set, which
+Google Colab sets in every runtime, it clones the repository
+(``repository.url`` in ``_config.yml``) at the book's version tag (``v`` +
+``version`` in ``pyproject.toml``) and calls ``tools.colab.set_up``.
+Everywhere it then imports ``utils``, before the chapter's imports start
+TensorFlow: ``utils`` sets TensorFlow's log level and checks Keras's backend
+(``utils/__init__.py``), which must happen before TensorFlow and Keras start.
 ``TLBOOK_REPO``, ``TLBOOK_TAG`` and ``TLBOOK_DIR`` override the repository,
 the tag and the folder it is cloned into (tests/test_colab_path.py points them
 at a local copy). Run this again after changing the version or the URL; the
@@ -32,9 +35,12 @@ TAGS = ["remove-cell"]
 CLONE_DIR = "/content/transfer-learning-hands-on"  # /content is Colab's working folder
 
 TEMPLATE = """\
-# Set-up for Google Colab; anywhere else this cell does nothing. On Colab it
-# clones the book at its version tag, installs only what Colab lacks (never
-# TensorFlow or Keras) and checks the data and the weights (see the README).
+# Set-up. On Google Colab this cell clones the book at its version tag,
+# installs only what Colab lacks (never TensorFlow or Keras) and checks the
+# data and the weights (see the README). Anywhere, it then imports utils
+# before TensorFlow starts, so that however Jupyter was started, TensorFlow's
+# log level hides most of its start-up messages and a Keras backend other
+# than TensorFlow is stopped with a message that says what to change.
 import os
 import subprocess
 import sys
@@ -54,6 +60,8 @@ if "COLAB_RELEASE_TAG" in os.environ:  # Colab sets it; nothing else does
 
     set_up(BOOK_DIR)
     os.chdir(BOOK_DIR)
+
+import utils  # noqa: F401
 """
 
 
