@@ -34,20 +34,13 @@ from datetime import date
 from pathlib import Path
 
 import psutil
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tools import toc  # noqa: E402
 from tools.run_chapter import machine as this_machine  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent
-
-
-def chapters_in_toc() -> list[Path]:
-    """The chapter notebooks listed in _toc.yml, in reading order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 
 def _kernel_rss(root: psutil.Process) -> int:
@@ -145,7 +138,7 @@ def merge_with_earlier(rows: list[dict], cache: str) -> list[dict]:
     earlier_file = OUT_DIR / f"{RESULTS[cache]}.json"
     earlier = json.loads(earlier_file.read_text())["chapters"] if earlier_file.exists() else []
     by_chapter = {r["chapter"]: r for r in earlier} | {r["chapter"]: r for r in rows}
-    order = [p.stem for p in chapters_in_toc()]
+    order = [p.stem for p in toc.chapters()]
     return sorted(
         by_chapter.values(),
         key=lambda r: order.index(r["chapter"]) if r["chapter"] in order else len(order),
@@ -215,7 +208,7 @@ def main() -> int:
     if args.keep:
         args.keep = args.keep.resolve()
         args.keep.mkdir(parents=True, exist_ok=True)
-    notebooks = [p.resolve() for p in args.notebooks] or chapters_in_toc()
+    notebooks = [p.resolve() for p in args.notebooks] or toc.chapters()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TLBOOK_CHECKS="strict")
     with tempfile.TemporaryDirectory() as cold_cache:
         if not args.warm:

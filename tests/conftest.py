@@ -5,6 +5,7 @@ not through MPLBACKEND, which the kernels nbval starts would inherit).
 """
 
 import importlib.util
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,25 @@ def saved_grey_model(grey_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "grey.keras"
     grey_model.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def built_site() -> Path:
+    """The website, built by `make site` (warnings are errors) into _build/html; the
+    chapters' executions are cached (nbval's, or the site build's own), so this is quick
+    after the first build. Used by the site and browser tests."""
+    html = ROOT / "_build" / "html"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "site"], cwd=ROOT, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        reports = sorted((html / "reports").glob("**/*.err.log"))
+        details = "\n".join(path.read_text()[-3000:] for path in reports)
+        pytest.fail(
+            f"`make site` failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}\n{details}"
+        )
+    assert (html / "index.html").exists(), "`make site` wrote no index.html"
+    return html
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
 """The website works in a real browser, offline, the way a reader sees it.
 
-The site is built with `make site` (the same call as tests/test_site.py; the
-second call is a no-op), served from _build/html on 127.0.0.1, and opened in
-headless Chromium (Debian's `chromium`, driven by Playwright from PyPI; never
-`playwright install`). Every page of _toc.yml is visited, and every request
-the pages make is recorded: a request to any other host fails the test (and is
-blocked, so the browser really is offline). A full-page screenshot of every
+The site is built with `make site` (the `built_site` fixture of conftest.py,
+shared with tests/test_site.py, so it is built once per run), served from
+_build/html on 127.0.0.1, and opened in headless Chromium (Debian's
+`chromium`, driven by Playwright from PyPI; never `playwright install`).
+Every page of _toc.yml is visited, and every request the pages make is
+recorded: a request to any other host fails the test (and is blocked, so the
+browser really is offline). A full-page screenshot of every
 page is saved under _build/screenshots/.
 
 Every page is also checked for accessibility with axe-core (pinned and
@@ -44,6 +45,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from tools import toc
+
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
@@ -75,41 +78,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _toc_pages() -> list[str]:
-    """Every page of the book in reading order, as paths relative to _build/html."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    walk(toc.get("chapters", []))
-    return [f"{Path(file).with_suffix('')}.html" for file in files]
-
-
-PAGES = _toc_pages()
+# Every page of the book in reading order, as paths relative to _build/html.
+PAGES = [f"{Path(page).with_suffix('')}.html" for page in toc.pages()]
 CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
-
-
-@pytest.fixture(scope="module")
-def site() -> Path:
-    """The built site; `make site` is cached, so this is quick after the first build."""
-    result = subprocess.run(
-        ["make", "--no-print-directory", "site"], cwd=ROOT, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        reports = sorted((HTML / "reports").glob("**/*.err.log"))
-        details = "\n".join(path.read_text()[-3000:] for path in reports)
-        pytest.fail(
-            f"`make site` failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}\n{details}"
-        )
-    assert (HTML / "index.html").exists()
-    return HTML
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -132,9 +103,9 @@ def _serve(directory: Path):
 
 
 @pytest.fixture(scope="module")
-def server(site):
+def server(built_site):
     """The site served on a free port of 127.0.0.1; yields its base URL."""
-    with _serve(site) as url:
+    with _serve(built_site) as url:
         yield url
 
 

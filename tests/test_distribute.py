@@ -187,10 +187,8 @@ def test_two_workers_match_one_device_and_each_other(tmp_path):
 
 
 def test_run_workers_stops_workers_that_take_too_long(tmp_path):
-    start = time.monotonic()
     with pytest.raises(RuntimeError, match="worker 0 timed out"):
         distributed.run_workers(tmp_path, 2, timeout=0.5)  # still importing TensorFlow
-    assert time.monotonic() - start < 30
     assert not _leftover_workers()
 
 

@@ -31,8 +31,9 @@ def test_recipe_head_with_dropout_and_bad_values():
     ]
     with pytest.raises(ValueError, match="dropout"):
         models.recipe_head((8,), dropout=1.0)
-    with pytest.raises(ValueError, match="hidden_units"):
-        models.recipe_head((8,), hidden_units=0)
+    for units in (0, 2.5, True):  # a whole number of at least 1, not a bool
+        with pytest.raises(ValueError, match="hidden_units must be a whole number"):
+            models.recipe_head((8,), hidden_units=units)
 
 
 def test_linear_head_standardises_features():

@@ -1,6 +1,6 @@
-"""A function a chapter defines in a cell marked `# Saved in utils/<module>.py`
-is the same code as the module's function of that name (compared as syntax
-trees, so comments and blank lines may differ, code may not)."""
+"""A function, class or constant a chapter defines in a cell marked `# Saved in
+utils/<module>.py` is the same code as the module's of that name (compared as
+syntax trees, so comments and blank lines may differ, code may not)."""
 
 import ast
 import io
@@ -25,12 +25,16 @@ def saved_cells():
 
 
 def definitions(source: str) -> dict[str, str]:
+    """Each top-level function, class and constant (``NAME = ...``) as a syntax tree."""
     tree = ast.parse(source)
-    return {
-        node.name: ast.dump(node)
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
-    }
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            found[node.name] = ast.dump(node)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            if isinstance(node.targets[0], ast.Name):
+                found[node.targets[0].id] = ast.dump(node.value)
+    return found
 
 
 @pytest.mark.parametrize(("source", "module"), list(saved_cells()))

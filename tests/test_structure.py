@@ -9,18 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import colab
+from tools import colab, toc
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-
-
-def _toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return files
 
 
 def _resolve(entry):
@@ -29,12 +21,12 @@ def _resolve(entry):
 
 
 def test_every_toc_entry_exists():
-    missing = [entry for entry in _toc_files() if _resolve(entry) is None]
+    missing = [entry for entry in toc.pages() if _resolve(entry) is None]
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
 
 
 def test_every_notebook_is_in_the_toc():
-    listed = {_resolve(entry) for entry in _toc_files()}
+    listed = {_resolve(entry) for entry in toc.pages()}
     absent = [nb.name for nb in NOTEBOOKS if nb not in listed]
     assert NOTEBOOKS, "no chapters found in notebooks/"
     assert not absent, f"chapters missing from _toc.yml: {absent}"

