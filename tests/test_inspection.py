@@ -33,27 +33,6 @@ def test_first_layer_filters_rejects_a_layer_that_does_not_read_rgb(random_vgg):
         inspection.first_layer_filters(random_vgg, "block1_conv2")
 
 
-def test_grey_visible_share_extremes():
-    same = np.ones((1, 3, 3, 3))
-    opponent = np.zeros((1, 3, 3, 3))
-    opponent[..., 0], opponent[..., 1] = 1.0, -1.0
-    red_only = np.zeros((1, 3, 3, 3))
-    red_only[..., 0] = np.arange(9).reshape(3, 3)
-    shares = inspection.grey_visible_share(np.concatenate([same, opponent, red_only]))
-    np.testing.assert_allclose(shares, [1.0, 0.0, 1 / 3])
-    with pytest.raises(ValueError):
-        inspection.grey_visible_share(np.ones((2, 3, 3)))
-
-
-def test_neighbour_correlation_separates_smooth_from_noise():
-    ramp = np.broadcast_to(np.add.outer(np.arange(3.0), np.arange(3.0))[..., None], (3, 3, 3))
-    noise = np.random.default_rng(0).normal(size=(200, 3, 3, 3))
-    assert inspection.neighbour_correlation(ramp[None])[0] > 0.4
-    assert abs(inspection.neighbour_correlation(noise).mean()) < 0.1
-    with pytest.raises(ValueError):
-        inspection.neighbour_correlation(np.ones((1, 1, 3, 3)))
-
-
 # --- feature maps ---------------------------------------------------------------
 
 
@@ -95,20 +74,6 @@ def test_strongest_channels():
         inspection.strongest_channels(maps[None], 2)
     with pytest.raises(ValueError):
         inspection.strongest_channels(maps, 0)
-
-
-def test_edge_correlation_scores_an_edge_map_above_a_copy_of_the_image(images):
-    grey = keras.ops.convert_to_numpy(
-        keras.ops.image.resize(images[..., None].astype("float32"), (32, 32))
-    )
-    rows, cols = np.gradient(grey[..., 0], axis=(1, 2))
-    edges = np.hypot(rows, cols)[..., None]
-    assert inspection.edge_correlation(edges, images) == pytest.approx(1.0)
-    assert inspection.edge_correlation(edges, images) > inspection.edge_correlation(grey, images)
-    with pytest.raises(ValueError):
-        inspection.edge_correlation(edges[:3], images)
-    with pytest.raises(ValueError, match="constant"):
-        inspection.edge_correlation(np.zeros_like(edges), images)
 
 
 # --- features of several blocks ----------------------------------------------------

@@ -70,7 +70,7 @@ BUNDLED_SHA256 = dict(
 def check_images(x: np.ndarray, name: str = "images") -> np.ndarray:
     """Return ``x`` if it is a uint8 array of shape (N, 28, 28), else raise ValueError.
 
-    Introduced in chapter 00.
+    Introduced in chapter 01.
     """
     if not isinstance(x, np.ndarray):
         raise ValueError(f"{name} must be a NumPy array, got {type(x).__name__}.")

@@ -42,23 +42,6 @@ def first_layer_filters(base: keras.Model, layer: str = "block1_conv1") -> np.nd
     return np.transpose(kernel[:, :, ::-1, :], (3, 0, 1, 2))
 
 
-def grey_visible_share(filters: np.ndarray) -> np.ndarray:
-    """For each RGB filter, the share of its weight energy a grey image can excite.
-
-    A grey pixel has R = G = B, so a filter sees it only through the sum of its
-    three colour planes. The share is ``|sum_c W_c|^2 / (3 * sum_c |W_c|^2)``:
-    1 for a filter with identical colour planes, 0 for a pure colour-opponent
-    one (red minus green). ``filters`` is (n, height, width, 3). Introduced in
-    chapter 01 (an exercise).
-    """
-    filters = np.asarray(filters, dtype=np.float64)
-    if filters.ndim != 4 or filters.shape[-1] != 3:
-        raise ValueError(f"filters must be (n, height, width, 3), got {filters.shape}.")
-    grey = (filters.sum(axis=-1) ** 2).sum(axis=(1, 2))
-    energy = 3.0 * (filters**2).sum(axis=(1, 2, 3))
-    return grey / np.maximum(energy, np.finfo(float).tiny)
-
-
 # --------------------------------------------------------------------------- feature maps
 
 
@@ -109,58 +92,6 @@ def strongest_channels(maps: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"k must be at least 1, got {k}.")
     means = maps.mean(axis=(0, 1))
     return np.argsort(-means, kind="stable")[: min(k, len(means))]
-
-
-def edge_correlation(maps: np.ndarray, images: np.ndarray) -> float:
-    """Mean correlation between feature maps and the edge strength of their input images.
-
-    ``maps`` is (N, height, width, channels) for the 28x28 grey ``images`` (N of
-    them). The edge strength is the gradient magnitude of each image, resized
-    to the maps' size. Channels that are constant for an image are skipped. An
-    edge detector scores well above 0, a blurred copy of the image near 0.
-    Introduced in chapter 01.
-    """
-    maps = np.asarray(maps, dtype=np.float64)
-    data.check_images(images)
-    if maps.ndim != 4 or len(maps) != len(images):
-        raise ValueError(f"maps must be (N, height, width, channels) for {len(images)} images.")
-    height, width = maps.shape[1:3]
-    grey = images[..., np.newaxis].astype(np.float32)
-    grey = keras.ops.convert_to_numpy(keras.ops.image.resize(grey, (height, width)))[..., 0]
-    rows, cols = np.gradient(grey.astype(np.float64), axis=(1, 2))
-    edges = np.hypot(rows, cols).reshape(len(images), -1)
-    flat = maps.reshape(len(images), height * width, -1)
-    scores = []
-    for edge, image_maps in zip(edges, flat, strict=True):
-        keep = image_maps.std(axis=0) > 0
-        if edge.std() == 0 or not keep.any():
-            continue
-        centred_maps = image_maps[:, keep] - image_maps[:, keep].mean(axis=0)
-        centred_edge = edge - edge.mean()
-        corr = centred_edge @ centred_maps
-        corr /= np.linalg.norm(centred_edge) * np.linalg.norm(centred_maps, axis=0)
-        scores.append(corr)
-    if not scores:
-        raise ValueError("every map is constant: no correlation to measure.")
-    return float(np.concatenate(scores).mean())
-
-
-def neighbour_correlation(filters: np.ndarray) -> np.ndarray:
-    """For each filter (n, height, width, channels), the correlation of neighbouring weights.
-
-    Pairs of horizontally and vertically adjacent weights in the same channel
-    are correlated: smooth filters (blobs, gradients) score near 1, random
-    noise near 0. Introduced in chapter 01.
-    """
-    filters = np.asarray(filters, dtype=np.float64)
-    if filters.ndim != 4 or min(filters.shape[1:3]) < 2:
-        raise ValueError(f"filters must be (n, height >= 2, width >= 2, c), got {filters.shape}.")
-    scores = []
-    for kernel in filters:
-        first = np.concatenate([kernel[:, :-1].ravel(), kernel[:-1, :].ravel()])
-        second = np.concatenate([kernel[:, 1:].ravel(), kernel[1:, :].ravel()])
-        scores.append(np.corrcoef(first, second)[0, 1])
-    return np.asarray(scores)
 
 
 # --------------------------------------------------------------------------- several blocks
