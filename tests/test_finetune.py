@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from utils import finetune, learning_curves, models, network_plots, training
+from utils import finetune, learning_curves, model_files, models, network_plots, training
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_save_and_reload_predicts_the_same(tmp_path, monkeypatch):
     model = _two_layer_model()
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     model.train_on_batch(np.ones((4, 4), dtype="float32"), np.arange(4) % 3)  # builds the optimiser
-    path = finetune.save_model(model, "tiny")
+    path = model_files.save_model(model, finetune.model_path("tiny"))
     assert path == tmp_path / "models" / "tiny.keras" and path.is_file()
     again = keras.models.load_model(path)
     x = np.ones((2, 4), dtype="float32")

@@ -368,8 +368,9 @@ def test_two_participants_run_chapter_00_on_the_hub():
             "print('UNCACHED', _f.shape, [str(w.message)[:23] for w in _caught\n"
             "                             if str(w.message).startswith('Could not save')])",
             # a model is saved in the participant's own cache (chapters 06 and 08 do)
-            "from utils import finetune\n"
-            "print('SAVED', finetune.save_model(probes['ImageNet'], 'hub_test_probe'))",
+            "from utils import finetune, model_files\n"
+            "print('SAVED', model_files.save_model(probes['ImageNet'],\n"
+            "                                      finetune.model_path('hub_test_probe')))",
             # an allocation above the limit fails
             f"try:\n    _big = bytearray({limit_bytes})\n    print('NOT LIMITED')\n"
             "except MemoryError:\n    print('LIMITED')",

@@ -132,18 +132,18 @@ def test_save_model_replaces_the_old_file_only_when_the_new_one_is_complete(tmp_
 
 
 def test_save_model_wants_a_keras_file_name(tmp_path):
-    with pytest.raises(ValueError, match="does not end in .keras"):
+    with pytest.raises(ValueError, match="writes .keras files, not"):
         model_files.save_model(_small_model(0), tmp_path / "m.h5")
     assert not list(tmp_path.iterdir())
 
 
-def test_finetune_save_model_keeps_the_old_model_when_interrupted(tmp_path, monkeypatch):
+def test_a_chapter_model_keeps_the_old_model_when_interrupted(tmp_path, monkeypatch):
     from utils import finetune
 
     monkeypatch.setenv("TLBOOK_CACHE_DIR", str(tmp_path))
-    path = finetune.save_model(_small_model(0), "ch06_model")
+    path = model_files.save_model(_small_model(0), finetune.model_path("ch06_model"))
     before = path.read_bytes()
     with pytest.raises(KeyboardInterrupt):
-        finetune.save_model(_InterruptedSave(), "ch06_model")
+        model_files.save_model(_InterruptedSave(), finetune.model_path("ch06_model"))
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["ch06_model.keras"]

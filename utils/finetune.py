@@ -7,8 +7,9 @@ cuts, :func:`block_on_features` gives one block a copy of its ImageNet weights.
 
 The other helpers measure what training did to the pretrained weights (bit for
 bit, or as a relative change per block), train a compiled model again from a
-new start (:func:`restart`, :func:`start_over`), and save and reload a model in
-the cache folder. Introduced in chapter 05, used again in chapters 06 and 07.
+new start (:func:`restart`, :func:`start_over`), and name the file a chapter
+model is saved to in the cache folder (:func:`model_path`). Introduced in
+chapter 05, used again in chapters 06 and 07.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from utils import model_files
 from utils.assets import cache_dir
 from utils.models import VGG16_BLOCKS, leaf_layers
 
@@ -100,16 +100,12 @@ def restore(model: keras.Model, saved: dict[str, list[np.ndarray]]) -> None:
         layers[name].set_weights(weights)
 
 
-def _current(model: keras.Model) -> dict[str, list[np.ndarray]]:
-    return snapshot(model)
-
-
 def unchanged_layers(model: keras.Model, before: dict[str, list[np.ndarray]]) -> dict[str, bool]:
     """For each layer in ``before``: are its weights now bit-identical to the snapshot?
 
     Introduced in chapter 05.
     """
-    now = _current(model)
+    now = snapshot(model)
     missing = sorted(set(before) - set(now))
     if missing:
         raise ValueError(f"layers {missing} of the snapshot are not in {model.name}")
@@ -129,7 +125,7 @@ def relative_change_by_block(
     block's layers count together. 0 means untouched; 1 means the change is as
     large as the weights themselves. Introduced in chapter 05.
     """
-    now = _current(model)
+    now = snapshot(model)
     changes = {}
     for block in VGG16_BLOCKS:
         names = [name for name in before if name.split("_")[0] == block]
@@ -207,14 +203,3 @@ def model_path(name: str) -> Path:
     folder = cache_dir() / "models"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.keras"
-
-
-def save_model(model: keras.Model, name: str) -> Path:
-    """Save ``model`` (architecture, weights, optimiser) as one ``.keras`` file.
-
-    The file is written through a temporary file and a rename
-    (``model_files.save_model``), so an interrupted save keeps the model saved
-    before. Returns the path; reload it with ``keras.models.load_model(path)``.
-    Introduced in chapter 06.
-    """
-    return model_files.save_model(model, model_path(name))

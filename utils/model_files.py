@@ -1,8 +1,8 @@
 """``.keras`` model files: saving them without breaking them, and loading them safely.
 
 - :func:`save_model` writes a model so that an interrupted save never destroys
-  the file saved before (chapter 06 saves its fine-tuned model that way,
-  through ``finetune.save_model``);
+  the file saved before (chapter 06 writes it out and saves its fine-tuned
+  model with it);
 - :func:`weights_only_copy` is a model without optimizer state, so that a
   file it is saved to holds only what predicting needs (chapter 08's serving
   model; chapter 09 weighs its models that way);
@@ -35,21 +35,17 @@ _MODEL_CACHE: dict[tuple, object] = {}
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
-    """Save ``model`` as a ``.keras`` file without ever leaving a broken file at ``path``.
+    """Save ``model`` as one ``.keras`` file at ``path``, never a broken one.
 
-    Keras's ``model.save`` empties the target before writing it, so a save
-    interrupted by an error, Ctrl-C, a kernel restart or the out-of-memory
-    killer would destroy the model saved there before. Here the model is saved
-    to a temporary ``.part.keras`` file in the same folder, which then replaces
-    ``path`` in one step (:func:`utils.assets.atomic_replace`): ``path`` holds
-    the previous model or the new one. A killed save can leave the temporary
-    file behind; a later write to the folder removes it once it is stale.
-    The folder is created if needed. Returns ``path``. Introduced in chapter
-    06, through ``finetune.save_model``.
+    ``model.save`` empties its target before writing it, so a save cut short
+    (an error, Ctrl-C, a kernel restart) would destroy the model saved there
+    before. Here the model goes to a temporary file beside ``path``, which
+    replaces ``path`` in one step once the save has succeeded
+    (``assets.atomic_replace``). Introduced in chapter 06.
     """
     path = Path(path)
     if path.suffix != ".keras":
-        raise ValueError(f"save_model writes .keras files; {path} does not end in .keras")
+        raise ValueError(f"save_model writes .keras files, not {path}")
     with atomic_replace(path, suffix=".part.keras") as tmp_path:
         model.save(tmp_path)
     return path
