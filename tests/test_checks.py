@@ -1,5 +1,7 @@
 """The one check helper: raises in CI and tests, warns a reader and goes on."""
 
+import os
+
 import pytest
 
 from utils import checks
@@ -85,3 +87,17 @@ def test_a_timing_claim_warns_even_in_ci(monkeypatch, capsys):
     assert capsys.readouterr().out == ""
     with pytest.raises(ValueError, match="claim in words"):
         checks.check_timing(True, "")
+
+
+def test_load_is_described_where_the_system_keeps_it(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.42, 0.3, 0.2))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert checks.load_average() == 0.42
+    assert checks.describe_load() == "load average 0.4 on 2 cores"
+
+
+def test_no_load_average_on_windows(monkeypatch):
+    monkeypatch.delattr(os, "getloadavg")  # Windows has none
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert checks.load_average() is None
+    assert checks.describe_load() == "no load average on 4 cores"

@@ -150,3 +150,19 @@ def check_timing(condition, claim: str, observed: str | None = None) -> None:
         + "Timings depend on the machine and on what else runs on it; "
         "run the cell again on a quiet machine to see whether it holds there."
     )
+
+
+def load_average() -> float | None:
+    """The machine's load average over the last minute, or None where the system keeps
+    none (Windows). A timing taken while other programs ran is not a measurement."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def describe_load() -> str:
+    """``"load average 0.4 on 2 cores"``, for the line printed beside a timing."""
+    load = load_average()
+    average = "no load average" if load is None else f"load average {load:.1f}"
+    return f"{average} on {os.cpu_count()} cores"
