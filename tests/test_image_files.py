@@ -222,6 +222,15 @@ def test_folder_empty_and_text_files(tmp_path):
         image_files.load_image(tmp_path / "notes.png")
 
 
+def test_formats_outside_the_list_are_refused(tmp_path):
+    """Pillow reads PPM and ICO, but a photograph or a scan is not one: their decoders stay
+    out of reach of the files a reader classifies."""
+    for name in ("garment.ppm", "garment.ico"):
+        Image.fromarray(np.full((40, 40), 128, np.uint8)).save(tmp_path / name)
+        with pytest.raises(image_files.ImageError, match="not an image file of a known kind"):
+            image_files.load_image(tmp_path / name)
+
+
 def test_truncated_png(tmp_path):
     good = image_files.save_image(images(1)[0], tmp_path / "good.png")
     for cut in (100, 300, len(good.read_bytes()) - 20):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from utils.validation import flag, positive_number, row_numbers, whole_number
+from utils.validation import finite_number, flag, positive_number, row_numbers, whole_number
 
 
 @pytest.mark.parametrize("value", [0, 7, np.int64(7), np.uint8(3)])
@@ -69,3 +69,15 @@ def test_row_numbers_come_back_as_an_integer_array():
 def test_anything_else_is_not_row_numbers(rows, message):
     with pytest.raises(ValueError, match=message):
         row_numbers(rows, 4, "train")
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -2.5, np.float32(0.5), np.int64(-3)])
+def test_finite_numbers_come_back_as_float(value):
+    result = finite_number(value, "dropout")
+    assert result == pytest.approx(float(value)) and type(result) is float
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, "0.5", None, True])
+def test_anything_else_is_not_a_finite_number(value):
+    with pytest.raises(ValueError, match=r"^dropout must be a finite number, got "):
+        finite_number(value, "dropout")

@@ -31,6 +31,14 @@ def whole_number(value, name: str, low: int | None = None, high: int | None = No
     return int(value)
 
 
+def finite_number(value, name: str) -> float:
+    """``value`` as a ``float``, if it is a finite number (NaN and infinities are not)."""
+    number = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+    if not number or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
+
+
 def positive_number(value, name: str) -> float:
     """``value`` as a ``float``, if it is a finite number above zero."""
     number = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))

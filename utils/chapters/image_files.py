@@ -63,6 +63,11 @@ class ImageError(ValueError):
         self.problem = problem
 
 
+# The formats a photograph or a scan comes in. Pillow can decode many more (EPS through
+# Ghostscript, PSD, ICNS, ...), each a decoder that untrusted files would reach.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+
+
 def _open(path: Path, min_side: int, max_pixels: int, size: int) -> Image.Image:
     """Open, size-check and decode an image file; clear errors for everything that can go wrong."""
     if not path.exists():
@@ -72,11 +77,10 @@ def _open(path: Path, min_side: int, max_pixels: int, size: int) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageError(path, "is empty (0 bytes)")
     try:
-        image = Image.open(path)  # reads the header only
+        image = Image.open(path, formats=FORMATS)  # reads the header only
     except UnidentifiedImageError:
-        raise ImageError(
-            path, "is not an image file that Pillow can read (PNG, JPEG, BMP, GIF, TIFF, ...)"
-        ) from None
+        kinds = ", ".join(FORMATS)
+        raise ImageError(path, f"is not an image file of a known kind ({kinds})") from None
     except Image.DecompressionBombError as error:
         raise ImageError(path, f"is far too large to decode safely ({error})") from None
     except (OSError, SyntaxError, ValueError) as error:
@@ -86,7 +90,7 @@ def _open(path: Path, min_side: int, max_pixels: int, size: int) -> Image.Image:
         image.close()
         raise ImageError(path, problem)
     try:
-        with Image.open(path) as probe:
+        with Image.open(path, formats=FORMATS) as probe:
             probe.verify()  # the file's structure: chunks and checksums, for PNG
         image.load()  # decodes the pixels
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, zlib errors

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from utils import data, learning_curves
+from utils.validation import finite_number, flag, whole_number
 from utils.widgets.base import Panel, clamp
 
 
@@ -115,29 +116,13 @@ class HeadExplorer(Panel):
         self.train_button = widgets.Button(description="Train", button_style="primary")
         self.train_button.on_click(lambda _button: self._redraw())
 
-    @staticmethod
-    def _whole(value, name: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-        if not np.isfinite(value) or float(value) != int(value):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
-        return int(value)
-
-    @staticmethod
-    def _number(value, name: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        if not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-        return float(value)
-
     def check(self, hidden_units, dropout, learning_rate, epochs) -> tuple[dict, str]:
         """Validated settings (clamped into range) and the messages about any clamping."""
         raw = {
-            "hidden_units": self._whole(hidden_units, "hidden_units"),
-            "dropout": self._number(dropout, "dropout"),
-            "learning_rate": self._number(learning_rate, "learning_rate"),
-            "epochs": self._whole(epochs, "epochs"),
+            "hidden_units": whole_number(hidden_units, "hidden_units"),
+            "dropout": finite_number(dropout, "dropout"),
+            "learning_rate": finite_number(learning_rate, "learning_rate"),
+            "epochs": whole_number(epochs, "epochs"),
         }
         settings, messages = {}, []
         for name, value in raw.items():
@@ -166,9 +151,7 @@ class HeadExplorer(Panel):
         """
         start = time.perf_counter()
         settings, message = self.check(hidden_units, dropout, learning_rate, epochs)
-        if not isinstance(standardise, (bool, np.bool_)):
-            raise ValueError(f"standardise must be True or False, got {standardise!r}")
-        settings["standardise"] = bool(standardise)
+        settings["standardise"] = flag(standardise, "standardise")
         x_train, x_val = (
             self._standardised if standardise else (self.train_features, self.val_features)
         )
