@@ -47,7 +47,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tools import colab, setup_cell
+from tools import colab, setup_cell, toc
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTER = "notebooks/00_welcome.ipynb"
@@ -200,7 +200,7 @@ def _chapter() -> dict:
 def test_every_chapter_starts_with_the_current_setup_cell():
     stale = [path.name for path in setup_cell.outdated()]
     assert not stale, f"run `python -m tools.setup_cell`; not current in: {stale}"
-    for path in setup_cell.chapters():
+    for path in toc.chapters():
         cells = json.loads(path.read_text())["cells"]
         code = [cell for cell in cells if cell["cell_type"] == "code"]
         assert code[0]["id"] == setup_cell.CELL_ID, f"{path.name}: not the first code cell"

@@ -77,11 +77,6 @@ def version_tag(root: Path = ROOT) -> str:
     return "v" + tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
 
 
-def chapters(root: Path = ROOT) -> list[Path]:
-    """The chapter notebooks that ``_toc.yml`` lists, in its order."""
-    return toc.chapters(root)
-
-
 def cell_source(root: Path = ROOT) -> str:
     """The set-up cell's code for this repository and version."""
     return TEMPLATE.format(url=repository_url(root), tag=version_tag(root), clone_dir=CLONE_DIR)
@@ -114,7 +109,7 @@ def outdated(root: Path = ROOT) -> list[Path]:
     """Chapters whose set-up cell is missing, not right after the title, or not current."""
     cell = setup_cell(root)
     stale = []
-    for path in chapters(root):
+    for path in toc.chapters(root):
         notebook = json.loads(path.read_text(encoding="utf-8"))
         if notebook != with_setup_cell(notebook, cell):
             stale.append(path)
@@ -125,7 +120,7 @@ def write(root: Path = ROOT) -> list[Path]:
     """Insert or update the set-up cell in every chapter; return the chapters changed."""
     cell = setup_cell(root)
     changed = []
-    for path in chapters(root):
+    for path in toc.chapters(root):
         notebook = json.loads(path.read_text(encoding="utf-8"))
         updated = with_setup_cell(notebook, cell)
         if updated != notebook:

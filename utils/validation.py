@@ -31,18 +31,22 @@ def whole_number(value, name: str, low: int | None = None, high: int | None = No
     return int(value)
 
 
+def _finite(value) -> bool:
+    """A real number (NumPy's too, not a bool), neither NaN nor infinite."""
+    real = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+    return real and math.isfinite(value)
+
+
 def finite_number(value, name: str) -> float:
     """``value`` as a ``float``, if it is a finite number (NaN and infinities are not)."""
-    number = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
-    if not number or not math.isfinite(value):
+    if not _finite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}.")
     return float(value)
 
 
 def positive_number(value, name: str) -> float:
     """``value`` as a ``float``, if it is a finite number above zero."""
-    number = isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
-    if not number or not math.isfinite(value) or value <= 0:
+    if not _finite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}.")
     return float(value)
 
