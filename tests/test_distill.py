@@ -1,4 +1,4 @@
-"""Knowledge distillation: the code chapter 09 writes out (read from the chapter)."""
+"""Knowledge distillation: the code chapter 10 writes out (read from the chapter)."""
 
 import os
 import tempfile
@@ -13,7 +13,7 @@ from utils import architecture, model_files, models, training
 from utils.validation import positive_number
 
 distill = definitions(
-    "09_limits_and_pitfalls", keras=keras, np=np, ops=ops, os=os, tempfile=tempfile,
+    "10_knowledge_distillation", keras=keras, np=np, ops=ops, os=os, tempfile=tempfile,
     architecture=architecture, model_files=model_files, models=models,
     positive_number=positive_number,
 )
@@ -158,7 +158,7 @@ def _distil(
     optimizer="adam",
     **fit_kwargs,
 ):
-    """Train ``student`` through a ``Distiller``, as chapter 09 does."""
+    """Train ``student`` through a ``Distiller``, as chapter 10 does."""
     distiller = distill.Distiller(student, temperature=temperature, alpha=alpha)
     distiller.compile(optimizer=optimizer)
     return training.fit(distiller, x, (labels, teacher_logits), **fit_kwargs)

@@ -1,4 +1,4 @@
-"""Data-parallel training (chapter 10, utils/chapters/distributed.py) learns what one device learns.
+"""Data-parallel training (chapter 11, utils/chapters/distributed.py) learns what one device learns.
 
 The chapter's two set-ups, on a small model and random data so that they stay quick:
 
@@ -210,7 +210,7 @@ def test_tf_config_names_the_loopback_address_only():
 
 
 def test_model_fit_still_fails_under_multi_worker_mirrored_strategy(tmp_path):
-    """Chapter 10 says model.fit fails here with Keras 3 (keras-team/keras#20585)."""
+    """Chapter 11 says model.fit fails here with Keras 3 (keras-team/keras#20585)."""
     script = tmp_path / "fit_worker.py"
     script.write_text(textwrap.dedent(FIT_UNDER_MULTI_WORKER))
     ports = distributed.free_ports(2)
@@ -239,6 +239,6 @@ def test_model_fit_still_fails_under_multi_worker_mirrored_strategy(tmp_path):
     output = "\n".join(log.read_text() for log in logs)
     assert "model.fit worked" not in output, (
         "model.fit now works under MultiWorkerMirroredStrategy with the pinned versions: "
-        "update chapter 10 ('Why not model.fit?') and this test"
+        "update chapter 11 ('Why not model.fit?') and this test"
     )
     assert "unsupported type" in output, output[-3000:]

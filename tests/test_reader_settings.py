@@ -34,8 +34,12 @@ READER_SETTINGS = {
         "SEEDS = (5,)\nSIZES = (2, 5)\nVAL_PER_CLASS = 10\nHEAD_EPOCHS = 2\nFINE_TUNE_EPOCHS = 1"
     ),
     "09_limits_and_pitfalls": (
-        "SEED = 1\nTRAIN_PER_CLASS = 20\nFEW_LABELS = (2, 5)\nDRAWS = 1\nHEAD_EPOCHS = 3\n"
-        "STUDENT_EPOCHS = 2\nSTUDENT_SEEDS = (1,)"
+        "SEED = 1\nSEEDS = (1,)\nTRAIN_PER_CLASS = 20\nFEW_LABELS = (2, 5)\nDRAWS = 1\n"
+        "HEAD_EPOCHS = 3\nCNN_EPOCHS = 2"
+    ),
+    "10_knowledge_distillation": (
+        "SEED = 1\nTRAIN_PER_CLASS = 20\nHEAD_EPOCHS = 3\nSTUDENT_EPOCHS = 2\n"
+        "STUDENT_SEEDS = (1,)"
     ),
 }
 

@@ -147,7 +147,7 @@ def test_report_needs_the_chapter_name(chapter):
 
 
 def test_devices_leaves_the_logical_devices_configurable():
-    """Chapter 10 splits the CPU after the settings cell: devices() must not prevent it."""
+    """Chapter 11 splits the CPU after the settings cell: devices() must not prevent it."""
     code = (
         "from utils import scale; import tensorflow as tf; print(scale.devices()); "
         "cpu = tf.config.list_physical_devices('CPU')[0]; "

@@ -65,7 +65,7 @@ def devices() -> list[str]:
 
     Uses ``tf.config.list_physical_devices`` only, which creates no logical
     device, so ``tf.config.set_logical_device_configuration`` still works
-    afterwards (chapter 10 splits the CPU into two).
+    afterwards (chapter 11 splits the CPU into two).
     """
     import tensorflow as tf
 

@@ -8,7 +8,7 @@ panel in ``utils.widgets`` may. ``tests/test_structure.py`` checks both.
 - ``onnx_inspect``: chapter 08's look inside an ONNX file
 - ``image_files``: chapter 08's safe reading and writing of image files
 - ``predict``: chapter 08's classification of image files with a saved model
-- ``distributed``: chapter 10's functions, importable by its worker processes
+- ``distributed``: chapter 11's functions, importable by its worker processes
 
 Chapters import them as ``from utils.chapters import predict``.
 """

@@ -1,4 +1,4 @@
-"""Data-parallel training with tf.distribute; chapter 10 writes out every function here.
+"""Data-parallel training with tf.distribute; chapter 11 writes out every function here.
 
 A worker of MultiWorkerMirroredStrategy runs ``python -m utils.chapters.distributed FOLDER``.
 """
@@ -21,7 +21,7 @@ from utils import training
 
 
 def batches(x, y, global_batch_size):
-    """Batches of the global batch size, in order (chapter 10).
+    """Batches of the global batch size, in order (chapter 11).
 
     A last, smaller batch is dropped: every step averages over as many images.
     """
@@ -36,7 +36,7 @@ def train_in_steps(
     Each replica divides the loss of its share of a global batch by the
     *global* batch size; the optimiser sums the replicas' gradients, so every
     replica applies the same update to its copy of the weights. Returns the
-    mean loss and the seconds of each epoch. Introduced in chapter 10.
+    mean loss and the seconds of each epoch. Introduced in chapter 11.
     """
     with strategy.scope():  # the optimiser's state is replicated too
         optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum)
@@ -74,7 +74,7 @@ def worker(folder):
     """What each worker process runs: train, save weights and history.
 
     ``folder`` holds ``model.keras``, ``data.npz`` and ``settings.json``;
-    ``TF_CONFIG`` says which worker this is. Introduced in chapter 10.
+    ``TF_CONFIG`` says which worker this is. Introduced in chapter 11.
     """
     folder = Path(folder)
     settings = json.loads((folder / "settings.json").read_text())
