@@ -134,11 +134,16 @@ def prepare_cold_cache(prepared: Path, cold: Path) -> None:
 
 
 def merge_with_earlier(rows: list[dict], cache: str) -> list[dict]:
-    """Keep earlier rows (of the same cache mode) for chapters not run now, in _toc.yml order."""
+    """Keep earlier rows (of the same cache mode) for chapters not run now, in _toc.yml order.
+
+    An earlier row of a chapter that ``_toc.yml`` no longer lists (renamed,
+    split or removed) is dropped: it would count in the book's total.
+    """
     earlier_file = OUT_DIR / f"{RESULTS[cache]}.json"
     earlier = json.loads(earlier_file.read_text())["chapters"] if earlier_file.exists() else []
-    by_chapter = {r["chapter"]: r for r in earlier} | {r["chapter"]: r for r in rows}
     order = [p.stem for p in toc.chapters()]
+    by_chapter = {r["chapter"]: r for r in earlier if r["chapter"] in order}
+    by_chapter |= {r["chapter"]: r for r in rows}
     return sorted(
         by_chapter.values(),
         key=lambda r: order.index(r["chapter"]) if r["chapter"] in order else len(order),

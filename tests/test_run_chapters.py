@@ -1,9 +1,11 @@
 """benchmarks/run_chapters.py: its memory sampler survives processes that exit while it
-looks, and its cold cache starts from what `make data` prepared, whichever weights it used.
+looks, its cold cache starts from what `make data` prepared, whichever weights it used,
+and a new table keeps earlier rows only of chapters that _toc.yml still lists.
 
 No chapter runs here: the sampler is given stand-ins for psutil processes.
 """
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -80,3 +82,22 @@ def test_cold_cache_without_converted_weights(run_chapters, prepared, tmp_path):
     (tmp_path / "cold").mkdir()
     run_chapters.prepare_cold_cache(prepared, tmp_path / "cold")
     assert sorted(p.name for p in (tmp_path / "cold").iterdir()) == ["downloads"]
+
+
+def test_earlier_rows_of_chapters_no_longer_in_the_toc_are_dropped(
+    run_chapters, tmp_path, monkeypatch
+):
+    """A chapter renamed since the last run must not count twice in the total."""
+    monkeypatch.setattr(run_chapters, "OUT_DIR", tmp_path)
+    toc = [Path("notebooks/00_a.ipynb"), Path("notebooks/01_b.ipynb")]
+    monkeypatch.setattr(run_chapters.toc, "chapters", lambda: toc)
+    earlier = [
+        {"chapter": "00_a", "seconds": 1.0},
+        {"chapter": "01_old_name", "seconds": 2.0},
+        {"chapter": "01_b", "seconds": 3.0},
+    ]
+    (tmp_path / f"{run_chapters.RESULTS['cold']}.json").write_text(
+        json.dumps({"chapters": earlier})
+    )
+    merged = run_chapters.merge_with_earlier([{"chapter": "01_b", "seconds": 4.0}], "cold")
+    assert merged == [{"chapter": "00_a", "seconds": 1.0}, {"chapter": "01_b", "seconds": 4.0}]
