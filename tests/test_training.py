@@ -171,3 +171,14 @@ def test_datasets_and_keras_give_the_same_batches_without_autotuning():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     x = np.arange(10, dtype="float32").reshape(5, 2)
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x).numpy(), rtol=1e-6)
+
+
+def test_predicted_gives_the_classes_of_predict_in_uneven_batches():
+    training.seed_everything(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(23, 4)).astype("float32")
+    expected = model.predict(x, verbose=0).argmax(axis=1)
+    for batch_size in (1, 5, 50):  # 23 images: the last batch is smaller
+        got = training.predicted(model, x, batch_size=batch_size)
+        assert got.shape == (23,)
+        np.testing.assert_array_equal(got, expected)

@@ -194,3 +194,14 @@ def correct(model, x, y):
     Kept per test image for paired comparisons. Introduced in chapter 05.
     """
     return model.predict(x, batch_size=256, verbose=0).argmax(axis=1) == y
+
+
+def predicted(model, inputs, batch_size=50):
+    """Predicted classes of ``model`` for ``inputs``. Calling the model
+    directly, in small batches, avoids the set-up cost of ``predict()`` for
+    every new model and keeps memory low. Introduced in chapter 09."""
+    return np.concatenate([
+        keras.ops.convert_to_numpy(model(inputs[i : i + batch_size],
+                                         training=False))
+        for i in range(0, len(inputs), batch_size)
+    ]).argmax(axis=1)
