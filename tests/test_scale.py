@@ -292,6 +292,55 @@ def test_run_record_reads_the_glued_results_and_the_claims_that_warned():
 
 
 # The cheapest chapters, cut down to seconds; the preset's other values still apply.
+def _error_cell(tags=()):
+    cell = nbformat.v4.new_code_cell("raise ValueError('bad file')")
+    cell.metadata["tags"] = list(tags)
+    cell.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="bad file")]
+    return cell
+
+
+def test_only_errors_outside_raises_exception_cells_count():
+    expected = _error_cell(["raises-exception"])
+    assert tools_run_chapter.unexpected_errors(nbformat.v4.new_notebook(cells=[expected])) == []
+    notebook = nbformat.v4.new_notebook(cells=[expected, _error_cell()])
+    assert tools_run_chapter.unexpected_errors(notebook) == ["ValueError: bad file"]
+    silent = nbformat.v4.new_code_cell("x")  # papermill's mark of a failure without output
+    silent.metadata["papermill"] = {"exception": True}
+    assert tools_run_chapter.unexpected_errors(nbformat.v4.new_notebook(cells=[silent])) == [
+        "CellExecutionError: a cell failed without an error output"
+    ]
+
+
+@pytest.mark.parametrize("also_failing", [False, True])
+def test_a_chapter_that_shows_an_error_on_purpose_ran_to_the_end(
+    also_failing, tmp_path, monkeypatch
+):
+    """Chapter 08 shows a damaged file's error in a cell tagged raises-exception and
+    runs on; papermill calls that a failure, `make run` must not (it did)."""
+    import papermill
+    from papermill.execute import ERROR_MARKER_TAG
+
+    def execute_notebook(source, output, **kwargs):
+        banner = nbformat.v4.new_markdown_cell("An Exception was encountered")
+        banner.metadata["tags"] = [ERROR_MARKER_TAG]
+        cells = [banner, _error_cell(["raises-exception"]), nbformat.v4.new_code_cell("1")]
+        if also_failing:
+            cells.append(_error_cell())
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), output)
+        raise papermill.PapermillExecutionError(1, 1, "", "ValueError", "bad file", [])
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    monkeypatch.setenv(scale.VARIABLE, "laptop")
+    monkeypatch.delenv("TLBOOK_CHECKS", raising=False)
+    record, record_path = tools_run_chapter.run("08", "laptop", {}, out=tmp_path)
+    if also_failing:
+        assert (record["status"], record["error"]) == ("failed", "ValueError: bad file")
+        return
+    assert (record["status"], record["error"]) == ("ok", None)
+    notebook = nbformat.read(tmp_path / record["notebook"], as_version=4)
+    assert not [c for c in notebook.cells if ERROR_MARKER_TAG in c.metadata.get("tags", [])]
+
+
 SMOKE = {
     "workstation": ("02", {"TRAIN_PER_CLASS": "5"}),  # STEPS stays the preset's 200
     "gpu": ("00", {"IMAGE_SIZE": "32", "PROBE_PER_CLASS": "5"}),

@@ -131,6 +131,29 @@ def recorded(notebook) -> tuple[dict, list[str]]:
     return results, claims
 
 
+def unexpected_errors(notebook) -> list[str]:
+    """``"ename: evalue"`` of each error a cell shows, except in cells tagged
+    ``raises-exception``, which show an error on purpose (chapter 08's damaged file).
+
+    papermill calls any error output a failure; nbval and nbclient, like this
+    function, let such a cell raise and run the cells after it.
+    """
+    errors = []
+    for cell in notebook.cells:
+        metadata = cell.get("metadata", {})
+        if "raises-exception" in metadata.get("tags", []):
+            continue
+        shown = [
+            f"{output.ename}: {output.evalue}"
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "error"
+        ]
+        if not shown and metadata.get("papermill", {}).get("exception"):
+            shown = ["CellExecutionError: a cell failed without an error output"]
+        errors += shown
+    return errors
+
+
 def captured(notebook) -> dict:
     """What the capture cell displayed (empty if the run failed before it)."""
     for cell in notebook.cells:
@@ -240,6 +263,7 @@ def run(chapter: str, preset: str, parameters: dict, out: Path = RUNS) -> tuple[
     """
     import nbformat
     import papermill
+    from papermill.execute import ERROR_MARKER_TAG
 
     path, notebook = prepare(chapter, preset, parameters)
     # The kernel inherits this process's environment. The claims were written for the
@@ -261,7 +285,7 @@ def run(chapter: str, preset: str, parameters: dict, out: Path = RUNS) -> tuple[
     # papermill warns that it cannot read `scale.pick(...)` as a literal: the names
     # were checked above, and its values are the preset's.
     logging.getLogger("papermill").setLevel(logging.ERROR)
-    status, error = "ok", None
+    status, error, cell_failed = "ok", None, False
     clock = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, atomic_replace(target) as partial:
         source = Path(tmp) / path.name
@@ -275,10 +299,20 @@ def run(chapter: str, preset: str, parameters: dict, out: Path = RUNS) -> tuple[
                 )  # fmt: skip
             except papermill.PapermillExecutionError as failure:
                 status, error = "failed", f"{failure.ename}: {failure.evalue}"[:2000]
+                cell_failed = True
             except Exception as failure:  # the kernel died, or could not start
                 status, error = "failed", f"{type(failure).__name__}: {failure}"[:2000]
+
         seconds = time.perf_counter() - clock
         executed = nbformat.read(partial, as_version=4) if partial.stat().st_size else notebook
+        if status == "failed" and cell_failed:  # only errors shown on purpose: it ran to the end
+            errors = unexpected_errors(executed)
+            status, error = ("failed", errors[0][:2000]) if errors else ("ok", None)
+            if status == "ok":  # papermill's banner says an exception stopped the run
+                executed.cells = [
+                    cell for cell in executed.cells
+                    if ERROR_MARKER_TAG not in cell.metadata.get("tags", [])
+                ]  # fmt: skip
         executed.metadata.setdefault("papermill", {})
         executed.metadata.papermill.update(
             input_path=str(path.relative_to(ROOT)), output_path=str(target.relative_to(out))
