@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import data, features
+from utils import cache_files, data, features
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # no test writes the real cache
 
@@ -83,7 +83,7 @@ def test_wrong_image_shape_is_rejected(tiny_base):
 @pytest.fixture()
 def fresh_warnings(monkeypatch):
     """Forget the one-time warnings given earlier in this process."""
-    monkeypatch.setattr(features, "_warned", set())
+    monkeypatch.setattr(cache_files, "_warned", set())
 
 
 def _disk_full(path, *payload):
@@ -96,7 +96,7 @@ def test_features_survive_a_cache_that_cannot_be_written(
 ):
     expected = features.extract_features(tiny_base, images, 32, use_cache=False)
     if fault == "disk full":
-        monkeypatch.setattr(features, "atomic_replace", _disk_full)
+        monkeypatch.setattr(cache_files, "atomic_replace", _disk_full)
     else:
         (private_cache / "features").write_text("not a folder")
     with pytest.warns(UserWarning, match="TLBOOK_CACHE_DIR") as caught:
@@ -146,7 +146,7 @@ def test_cached_features_that_fail_their_checksum_are_recomputed(
     assert again.dtype == np.float32
     reread = np.load(path)  # the bad file was replaced by the recomputed features
     np.testing.assert_array_equal(reread, first)
-    assert path.with_suffix(".sha256").read_text().strip() == features.checksum(reread)
+    assert path.with_suffix(".sha256").read_text().strip() == cache_files.checksum(reread)
 
 
 def test_cache_file_without_checksum_is_stale(tiny_base, images, private_cache, monkeypatch):
@@ -159,7 +159,7 @@ def test_cache_file_without_checksum_is_stale(tiny_base, images, private_cache, 
     monkeypatch.setattr(tiny_base, "predict", lambda *a, **k: calls.append(1) or predict(*a, **k))
     np.testing.assert_array_equal(features.extract_features(tiny_base, images, 32), first)
     assert calls == [1]
-    assert path.with_suffix(".sha256").read_text().strip() == features.checksum(first)
+    assert path.with_suffix(".sha256").read_text().strip() == cache_files.checksum(first)
     features.extract_features(tiny_base, images, 32)
     assert calls == [1]  # checksummed now: read from the cache
 
@@ -216,7 +216,7 @@ def test_memory_mapped_features_come_from_the_cache_file(tiny_base, images, monk
     assert Path(mapped.filename) == path
     np.testing.assert_array_equal(mapped, expected)
     # the streamed checksum is the checksum of the whole array
-    assert path.with_suffix(".sha256").read_text().strip() == features.checksum(expected)
+    assert path.with_suffix(".sha256").read_text().strip() == cache_files.checksum(expected)
     monkeypatch.setattr(features, "_chunks", _must_not_run)
     again = features.extract_features(tiny_base, images, 32, memory_map=True)
     np.testing.assert_array_equal(again, expected)  # read and checked, not computed
@@ -253,7 +253,7 @@ def test_memory_mapping_needs_a_cache_that_can_be_written(
 ):
     with pytest.raises(ValueError, match="needs use_cache=True"):
         features.extract_features(tiny_base, images, 32, memory_map=True, use_cache=False)
-    monkeypatch.setattr(features, "atomic_replace", _disk_full)
+    monkeypatch.setattr(cache_files, "atomic_replace", _disk_full)
     with pytest.raises(OSError, match="No space left"):
         features.extract_features(tiny_base, images, 32, memory_map=True)
     assert not list(private_cache.rglob("*.npy"))
@@ -306,7 +306,7 @@ def test_cuts_together_stream_to_memory_mapped_files(two_cuts, images, monkeypat
         path = features.cache_path(cut, images, 32, preprocess=True)
         assert Path(array.filename) == path
         np.testing.assert_array_equal(array, want)
-        assert path.with_suffix(".sha256").read_text().strip() == features.checksum(want)
+        assert path.with_suffix(".sha256").read_text().strip() == cache_files.checksum(want)
 
 
 def test_an_interrupted_stream_of_two_cuts_leaves_no_cache_file(two_cuts, images, monkeypatch):

@@ -215,7 +215,7 @@ def test_each_chapter_module_serves_exactly_one_chapter():
 # The shared modules of utils, in layers (utils/__init__.py's docstring).
 LAYERS = (
     {"checks", "scale", "validation"},
-    {"assets"},
+    {"assets", "cache_files"},
     {"data", "idx", "full_set", "weights"},
     {"features", "feature_rows", "models", "finetune", "training", "model_files"},
     {"plots", "learning_curves", "network_plots", "inspection", "architecture", "results"},

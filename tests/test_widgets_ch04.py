@@ -59,12 +59,12 @@ def test_the_time_limit_does_not_count_building_the_step(monkeypatch):
     """The first batch of a new head builds TensorFlow's step; the next epoch will not."""
     from types import SimpleNamespace
 
-    from utils.widgets import head
+    from utils.widgets import base
 
     clock = [10.0]
-    monkeypatch.setattr(head.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(base.time, "perf_counter", lambda: clock[0])
     model = SimpleNamespace(stop_training=False)
-    limit = head._time_limit(model, start=10.0, budget=2.5)
+    limit = base.time_limit(model, start=10.0, budget=2.5)
 
     def epoch(train_seconds, test_seconds):
         limit.on_epoch_begin(0)

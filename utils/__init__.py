@@ -7,7 +7,8 @@ from its own layer and those above it in this list
 
 1. ``checks``, ``scale``, ``validation``: the check helper, scale presets and
    argument checks, used everywhere;
-2. ``assets``: the cache folder, checksums, atomic writes;
+2. ``assets``, ``cache_files``: the cache folder, checksums, atomic writes,
+   the feature cache's files;
 3. ``data``, ``idx``, ``full_set``, ``weights``: images, labels, splits and
    VGG16's ImageNet weights;
 4. ``features``, ``feature_rows``, ``models``, ``finetune``, ``training``,

@@ -1,5 +1,6 @@
 """What every panel shares: figures shown as ``<img>`` with alternative text, the clamping
-of values out of range, and :class:`Panel`, the base class of the live panels.
+of values out of range, a time limit for panels that train, and :class:`Panel`, the base
+class of the live panels.
 
 Introduced in chapter 00.
 """
@@ -9,10 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+import time
 import traceback
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 from IPython.display import display
 
 
@@ -127,3 +130,44 @@ class Panel:
         """
         display(widgets.VBox([self._controls(), *self._lines]))
         self._draw()
+
+
+def time_limit(model, start: float, budget: float):
+    """A callback that stops ``model`` after the epoch that would make the next one end more
+    than ``budget`` seconds after ``start``: a panel that trains answers in time.
+
+    The next epoch is estimated from this one without its one-time costs: the first training
+    and the first validation batch of a new model also build TensorFlow's step functions
+    (close to a second), so each counts as long as the typical batch after it. Batches are
+    timed from one ``*_batch_begin`` to the next: a ``*_batch_end`` hook would make Keras
+    wait for every batch's logs.
+    """
+    import keras
+
+    class TimeLimit(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start = time.perf_counter()
+            self.begins = {"train": [], "test": []}  # when each batch began
+            self.train_end = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.begins["train"].append(time.perf_counter())
+
+        def on_test_begin(self, logs=None):
+            self.train_end = time.perf_counter()
+
+        def on_test_batch_begin(self, batch, logs=None):
+            self.begins["test"].append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            ends = {"train": self.train_end or now, "test": now}
+            one_time = 0.0
+            for kind, begins in self.begins.items():
+                seconds = np.diff([*begins, ends[kind]])
+                if len(seconds) > 1:  # the first batch, less a typical one
+                    one_time += max(0.0, seconds[0] - float(np.median(seconds[1:])))
+            if now - start + (now - self.epoch_start - one_time) > budget:
+                model.stop_training = True
+
+    return TimeLimit()

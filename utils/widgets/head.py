@@ -10,7 +10,7 @@ import numpy as np
 
 from utils import data, learning_curves
 from utils.validation import finite_number, flag, whole_number
-from utils.widgets.base import Panel, clamp
+from utils.widgets.base import Panel, clamp, time_limit
 
 
 class HeadExplorer(Panel):
@@ -162,7 +162,7 @@ class HeadExplorer(Panel):
             epochs=settings["epochs"],
             batch_size=self.batch_size,
             validation_data=(x_val, self.val_labels),
-            callbacks=[] if time_budget is None else [_time_limit(head, start, time_budget)],
+            callbacks=[] if time_budget is None else [time_limit(head, start, time_budget)],
             verbose=0,
         ).history
         return self._result(settings, message, history, dead_unit_share(head, x_val), start)
@@ -288,44 +288,3 @@ def _standardise(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.nda
 
     mean, variance = models.standardization_stats(train)
     return tuple(models.standardize(x, mean, variance).reshape(x.shape) for x in (train, val))
-
-
-def _time_limit(model, start: float, budget: float):
-    """A callback that stops ``model`` after the epoch that would make the next one end more
-    than ``budget`` seconds after ``start``.
-
-    The next epoch is estimated from this one without its one-time costs: the first training
-    and the first validation batch of a new model also build TensorFlow's step functions
-    (close to a second), so each counts as long as the typical batch after it. Batches are
-    timed from one ``*_batch_begin`` to the next: a ``*_batch_end`` hook would make Keras
-    wait for every batch's logs.
-    """
-    import keras
-
-    class TimeLimit(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_start = time.perf_counter()
-            self.begins = {"train": [], "test": []}  # when each batch began
-            self.train_end = None
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.begins["train"].append(time.perf_counter())
-
-        def on_test_begin(self, logs=None):
-            self.train_end = time.perf_counter()
-
-        def on_test_batch_begin(self, batch, logs=None):
-            self.begins["test"].append(time.perf_counter())
-
-        def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
-            ends = {"train": self.train_end or now, "test": now}
-            one_time = 0.0
-            for kind, begins in self.begins.items():
-                seconds = np.diff([*begins, ends[kind]])
-                if len(seconds) > 1:  # the first batch, less a typical one
-                    one_time += max(0.0, seconds[0] - float(np.median(seconds[1:])))
-            if now - start + (now - self.epoch_start - one_time) > budget:
-                model.stop_training = True
-
-    return TimeLimit()
