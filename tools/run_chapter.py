@@ -302,7 +302,6 @@ def run(chapter: str, preset: str, parameters: dict, out: Path = RUNS) -> tuple[
                 cell_failed = True
             except Exception as failure:  # the kernel died, or could not start
                 status, error = "failed", f"{type(failure).__name__}: {failure}"[:2000]
-
         seconds = time.perf_counter() - clock
         executed = nbformat.read(partial, as_version=4) if partial.stat().st_size else notebook
         if status == "failed" and cell_failed:  # only errors shown on purpose: it ran to the end
